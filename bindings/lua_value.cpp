@@ -1,0 +1,219 @@
+#include "bindings/lua_value.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include <lua.hpp>
+#include <nlohmann/json.hpp>
+
+namespace host {
+
+namespace {
+
+constexpr unsigned k_bool_oid = 16, k_int8_oid = 20, k_int2_oid = 21, k_int4_oid = 23,
+                   k_float4_oid = 700, k_float8_oid = 701;
+constexpr double k_max_exact_integer = 9007199254740992.0;  // 2^53
+
+bool is_array(lua_State* L, int index, std::size_t& length) {
+  length = lua_objlen(L, index);
+  std::size_t count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, index)) {
+    lua_pop(L, 1);
+    ++count;
+    if (lua_type(L, -1) != LUA_TNUMBER) {
+      lua_pop(L, 1);
+      return false;
+    }
+  }
+  return count == length;
+}
+
+}  // namespace
+
+void push_pg_value(lua_State* L, const char* text, std::size_t length, unsigned type_oid) {
+  if (!text) {
+    lua_pushnil(L);
+    return;
+  }
+  switch (type_oid) {
+    case k_bool_oid:
+      lua_pushboolean(L, text[0] == 't');
+      return;
+    case k_int2_oid:
+    case k_int4_oid:
+    case k_float4_oid:
+    case k_float8_oid:
+      lua_pushnumber(L, std::strtod(text, nullptr));
+      return;
+    case k_int8_oid: {
+      long long value = std::strtoll(text, nullptr, 10);
+      if (std::llabs(value) <= static_cast<long long>(k_max_exact_integer))
+        lua_pushnumber(L, static_cast<double>(value));
+      else
+        lua_pushlstring(L, text, length);
+      return;
+    }
+    default:
+      lua_pushlstring(L, text, length);
+  }
+}
+
+std::string format_number(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
+  if (value == std::floor(value) && std::fabs(value) <= k_max_exact_integer) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%lld", static_cast<long long>(value));
+    return buffer;
+  }
+  char buffer[40];
+  for (int precision = 15; precision <= 17; ++precision) {
+    std::snprintf(buffer, sizeof buffer, "%.*g", precision, value);
+    if (std::strtod(buffer, nullptr) == value) break;
+  }
+  return buffer;
+}
+
+std::optional<Param> lua_to_param(lua_State* L, int index, std::string& error) {
+  switch (lua_type(L, index)) {
+    case LUA_TNIL:
+      return Param{};
+    case LUA_TBOOLEAN:
+      return Param{lua_toboolean(L, index) ? "true" : "false"};
+    case LUA_TNUMBER:
+      return Param{format_number(lua_tonumber(L, index))};
+    case LUA_TSTRING: {
+      std::size_t length = 0;
+      const char* text = lua_tolstring(L, index, &length);
+      return Param{std::string(text, length)};
+    }
+    case LUA_TTABLE:
+      try {
+        return Param{lua_to_json(L, index).dump()};
+      } catch (const std::exception& e) {
+        error = std::string("cannot write this table as JSON: ") + e.what();
+        return std::nullopt;
+      }
+    default:
+      error = std::string("cannot write a ") + luaL_typename(L, index) + " value";
+      return std::nullopt;
+  }
+}
+
+nlohmann::json lua_to_json(lua_State* L, int index) {
+  if (index < 0) index = lua_gettop(L) + index + 1;
+  switch (lua_type(L, index)) {
+    case LUA_TNIL:
+      return nullptr;
+    case LUA_TBOOLEAN:
+      return static_cast<bool>(lua_toboolean(L, index));
+    case LUA_TNUMBER: {
+      double value = lua_tonumber(L, index);
+      if (value == std::floor(value) && std::fabs(value) <= k_max_exact_integer)
+        return static_cast<long long>(value);
+      return value;
+    }
+    case LUA_TSTRING: {
+      std::size_t length = 0;
+      const char* text = lua_tolstring(L, index, &length);
+      return std::string(text, length);
+    }
+    case LUA_TTABLE: {
+      if (!lua_checkstack(L, 4)) throw std::runtime_error("table nested too deeply");
+      std::size_t length = 0;
+      if (is_array(L, index, length) && length > 0) {
+        auto array = nlohmann::json::array();
+        for (std::size_t i = 1; i <= length; ++i) {
+          lua_rawgeti(L, index, static_cast<int>(i));
+          array.push_back(lua_to_json(L, -1));
+          lua_pop(L, 1);
+        }
+        return array;
+      }
+      auto object = nlohmann::json::object();
+      lua_pushnil(L);
+      while (lua_next(L, index)) {
+        std::string key;
+        if (lua_type(L, -2) == LUA_TSTRING)
+          key = lua_tostring(L, -2);
+        else if (lua_type(L, -2) == LUA_TNUMBER)
+          key = format_number(lua_tonumber(L, -2));
+        else
+          throw std::runtime_error("table keys must be strings or numbers");
+        object[key] = lua_to_json(L, -1);
+        lua_pop(L, 1);
+      }
+      return object;
+    }
+    case LUA_TLIGHTUSERDATA:
+      throw std::runtime_error("EMPTY/NOT_EMPTY are filter markers, not values");
+    default:
+      throw std::runtime_error(std::string("cannot represent a ") + luaL_typename(L, index) +
+                               " value");
+  }
+}
+
+void push_json(lua_State* L, const nlohmann::json& value) {
+  luaL_checkstack(L, 4, "JSON nested too deeply");
+  switch (value.type()) {
+    case nlohmann::json::value_t::null:
+    case nlohmann::json::value_t::discarded:
+      lua_pushnil(L);
+      break;
+    case nlohmann::json::value_t::boolean:
+      lua_pushboolean(L, value.get<bool>());
+      break;
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned:
+    case nlohmann::json::value_t::number_float:
+      lua_pushnumber(L, value.get<double>());
+      break;
+    case nlohmann::json::value_t::string: {
+      const auto& text = value.get_ref<const std::string&>();
+      lua_pushlstring(L, text.data(), text.size());
+      break;
+    }
+    case nlohmann::json::value_t::array: {
+      lua_createtable(L, static_cast<int>(value.size()), 0);
+      int i = 1;
+      for (const auto& element : value) {
+        push_json(L, element);
+        lua_rawseti(L, -2, i++);
+      }
+      break;
+    }
+    case nlohmann::json::value_t::object: {
+      lua_createtable(L, 0, static_cast<int>(value.size()));
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        push_json(L, it.value());
+        lua_setfield(L, -2, it.key().c_str());
+      }
+      break;
+    }
+    case nlohmann::json::value_t::binary:
+      lua_pushnil(L);
+      break;
+  }
+}
+
+std::string describe_lua_value(lua_State* L, int index) {
+  switch (lua_type(L, index)) {
+    case LUA_TNIL:
+      return "nil";
+    case LUA_TNUMBER:
+      return format_number(lua_tonumber(L, index));
+    case LUA_TBOOLEAN:
+      return lua_toboolean(L, index) ? "true" : "false";
+    case LUA_TSTRING: {
+      std::string text = lua_tostring(L, index);
+      if (text.size() > 60) text = text.substr(0, 57) + "...";
+      return "'" + text + "'";
+    }
+    default:
+      return std::string("a ") + luaL_typename(L, index);
+  }
+}
+
+}  // namespace host

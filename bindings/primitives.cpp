@@ -1,0 +1,726 @@
+#include "bindings/primitives.hpp"
+
+#include <algorithm>
+
+#include <lua.hpp>
+
+#include "bindings/lua_value.hpp"
+#include "bindings/run_context.hpp"
+#include "bindings/sandbox.hpp"
+#include "host/catalog.hpp"
+#include "host/database.hpp"
+#include "host/errors.hpp"
+#include "host/ledger.hpp"
+#include "host/sql_text.hpp"
+
+namespace host {
+
+namespace {
+
+// Distinct addresses make EMPTY and NOT_EMPTY unforgeable light userdata.
+char k_empty_marker;
+char k_not_empty_marker;
+const char* const k_row_registry = "host.rows";
+
+RunContext& context_of(lua_State* L) {
+  return *static_cast<RunContext*>(lua_touserdata(L, lua_upvalueindex(1)));
+}
+
+// Runs `body`; C++ failures become Lua errors raised outside any C++ scope, and
+// failures that must end the run are also parked in context.fatal.
+template <typename Body>
+int guarded(lua_State* L, Body body) {
+  std::string message;
+  {
+    RunContext& context = context_of(L);
+    try {
+      return body(context);
+    } catch (const RecipeError& e) {
+      message = e.what();
+    } catch (const DatabaseError& e) {
+      message = e.what();
+    } catch (const DatabaseUnreachable& e) {
+      context.fatal = std::current_exception();
+      message = e.what();
+    } catch (const std::exception& e) {
+      message = e.what();
+    }
+  }
+  raise_lua_error(L, message);
+}
+
+std::string check_string(lua_State* L, int index, const char* what) {
+  if (lua_type(L, index) != LUA_TSTRING)
+    throw RecipeError(std::string(what) + " must be a string, got " + luaL_typename(L, index));
+  return lua_tostring(L, index);
+}
+
+Param to_param_or_throw(lua_State* L, int index, const std::string& what) {
+  std::string error;
+  auto value = lua_to_param(L, index, error);
+  if (!value) throw RecipeError(what + ": " + error);
+  return *value;
+}
+
+struct WriteOpts {
+  Confidence confidence = Confidence::high;
+  std::string reason;
+  EmptyRule empty = EmptyRule::blank;
+  std::vector<std::string> key;
+  std::string table;
+};
+
+std::vector<std::string> string_list(lua_State* L, int index, const char* what) {
+  std::vector<std::string> list;
+  if (lua_type(L, index) == LUA_TSTRING) {
+    list.push_back(lua_tostring(L, index));
+  } else if (lua_type(L, index) == LUA_TTABLE) {
+    for (int i = 1;; ++i) {
+      lua_rawgeti(L, index, i);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        break;
+      }
+      if (lua_type(L, -1) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        throw RecipeError(std::string(what) + " must be a list of column names");
+      }
+      list.push_back(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  } else if (!lua_isnil(L, index)) {
+    throw RecipeError(std::string(what) + " must be a column name or a list of them");
+  }
+  return list;
+}
+
+WriteOpts parse_write_opts(lua_State* L, int index) {
+  WriteOpts opts;
+  if (lua_isnoneornil(L, index)) return opts;
+  if (!lua_istable(L, index)) throw RecipeError("opts must be a table");
+  index = index < 0 ? lua_gettop(L) + index + 1 : index;
+  lua_pushnil(L);
+  while (lua_next(L, index)) {
+    std::string key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+    if (key == "confidence") {
+      if (lua_type(L, -1) != LUA_TSTRING ||
+          !parse_confidence(lua_tostring(L, -1), opts.confidence))
+        throw RecipeError("opts.confidence must be \"high\", \"medium\" or \"low\"");
+    } else if (key == "reason") {
+      opts.reason = check_string(L, -1, "opts.reason");
+    } else if (key == "empty") {
+      std::string rule = check_string(L, -1, "opts.empty");
+      if (rule == "blank") opts.empty = EmptyRule::blank;
+      else if (rule == "null") opts.empty = EmptyRule::null_only;
+      else throw RecipeError("opts.empty must be \"blank\" or \"null\"");
+    } else if (key == "key") {
+      opts.key = string_list(L, -1, "opts.key");
+    } else if (key == "table") {
+      opts.table = check_string(L, -1, "opts.table");
+    } else {
+      throw RecipeError("unknown option '" + key + "'");
+    }
+    lua_pop(L, 1);
+  }
+  return opts;
+}
+
+// The call site of the primitive, for errors found only when the batch is written.
+std::string call_site(lua_State* L) {
+  luaL_where(L, 1);
+  std::string where = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  while (!where.empty() && where.back() == ' ') where.pop_back();
+  return where;
+}
+
+void check_writable(RunContext& context, const TableInfo& table, const std::string& column) {
+  if (!context.writes_enabled)
+    throw RecipeError("writes are not allowed here (only inside each)");
+  auto it = context.allowed_writes.find(table.qualified_name);
+  if (it == context.allowed_writes.end())
+    throw RecipeError("table '" + table.display_name + "' is not in the recipe's writes");
+  if (!it->second.count("*") && !it->second.count(column))
+    throw RecipeError("column '" + column + "' of table '" + table.display_name +
+                      "' is not in the recipe's writes");
+  table.require_column(column);
+}
+
+// The host-known origin of a row table: which table and key it came from.
+RowOrigin origin_of(lua_State* L, RunContext& context, int row_index, const WriteOpts& opts) {
+  if (!lua_istable(L, row_index)) throw RecipeError("row must be a table");
+  lua_getfield(L, LUA_REGISTRYINDEX, k_row_registry);
+  lua_pushvalue(L, row_index);
+  lua_rawget(L, -2);
+  bool known = lua_isnumber(L, -1);
+  std::size_t index = known ? static_cast<std::size_t>(lua_tonumber(L, -1)) : 0;
+  lua_pop(L, 2);
+  if (known && index < context.rows.size() && opts.table.empty()) return context.rows[index];
+  if (opts.table.empty())
+    throw RecipeError(
+        "row does not come from a table scan or read() of this batch; pass opts.table to name "
+        "its table");
+  RowOrigin origin;
+  origin.table = &context.catalog->table(opts.table);
+  origin.key_columns = opts.key.empty() ? origin.table->primary_key : opts.key;
+  if (origin.key_columns.empty())
+    throw RecipeError("table '" + opts.table + "' has no primary key; pass opts.key");
+  for (const auto& column : origin.key_columns) {
+    lua_getfield(L, row_index, column.c_str());
+    Param value = to_param_or_throw(L, -1, "key column '" + column + "'");
+    lua_pop(L, 1);
+    if (!value) throw RecipeError("row has no value for key column '" + column + "'");
+    origin.key.push_back(value);
+  }
+  return origin;
+}
+
+bool lua_value_is_empty(lua_State* L, int index, const Column& column, EmptyRule rule) {
+  if (lua_isnil(L, index)) return true;
+  if (lua_type(L, index) != LUA_TSTRING || rule == EmptyRule::null_only || !column.is_text)
+    return false;
+  std::size_t length = 0;
+  const char* text = lua_tolstring(L, index, &length);
+  return std::all_of(text, text + length, [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+}
+
+void add_review(RunContext& context, const std::string& table, nlohmann::json key,
+                const std::string& column, nlohmann::json value, const std::string& confidence,
+                const std::string& reason) {
+  context.reviews.push_back({table, std::move(key), column, std::move(value), confidence, reason});
+  ++context.stats.review;
+}
+
+QueuedWrite base_write(lua_State* L, RunContext& context, const WriteOpts& opts) {
+  QueuedWrite write;
+  write.confidence = opts.confidence;
+  write.reason = opts.reason;
+  write.empty = opts.empty;
+  write.row_index = context.current_row;
+  write.call_site = call_site(L);
+  write.row_description = context.current_row_description;
+  write.row_key = context.current_row_key;
+  return write;
+}
+
+// patch_if_empty(row, column, value [, opts]) and patch_if(row, column, expected, value [, opts]).
+int patch(lua_State* L, bool compare) {
+  return guarded(L, [&](RunContext& context) {
+    int value_index = compare ? 4 : 3;
+    WriteOpts opts = parse_write_opts(L, value_index + 1);
+    std::string column_name = check_string(L, 2, "column");
+    RowOrigin origin = origin_of(L, context, 1, opts);
+    const TableInfo& table = *origin.table;
+    check_writable(context, table, column_name);
+    const Column& column = table.require_column(column_name);
+    if (std::find(origin.key_columns.begin(), origin.key_columns.end(), column_name) !=
+        origin.key_columns.end())
+      throw RecipeError("column '" + column_name + "' is part of the row's key");
+    Param value = to_param_or_throw(L, value_index, "value for column '" + column_name + "'");
+    Param expected;
+    if (compare) expected = to_param_or_throw(L, 3, "expected value of '" + column_name + "'");
+
+    lua_getfield(L, 1, column_name.c_str());
+    int current = lua_gettop(L);
+    bool refused = false;
+    if (!compare) {
+      refused = !lua_value_is_empty(L, current, column, opts.empty);
+    } else if (!lua_isnil(L, current)) {
+      std::string ignored;
+      auto current_text = lua_to_param(L, current, ignored);
+      refused = expected ? (current_text && *current_text && **current_text != *expected)
+                         : !lua_value_is_empty(L, current, column, opts.empty);
+    }
+    lua_pop(L, 1);
+    if (refused) {
+      ++context.stats.protected_fields;
+      lua_pushboolean(L, 0);
+      return 1;
+    }
+    if (!value) {  // writing NULL into an empty cell changes nothing
+      lua_pushboolean(L, 0);
+      return 1;
+    }
+    if (opts.confidence < context.min_confidence) {
+      add_review(context, table.display_name, key_json(&table, origin.key_columns, origin.key),
+                 column_name, nlohmann::json(*value), confidence_name(opts.confidence),
+                 opts.reason);
+      lua_pushboolean(L, 0);
+      return 1;
+    }
+    QueuedWrite write = base_write(L, context, opts);
+    write.kind = compare ? WriteKind::patch_if : WriteKind::patch_if_empty;
+    write.table = &table;
+    write.key_columns = origin.key_columns;
+    write.key = origin.key;
+    write.column = column_name;
+    write.value = value;
+    write.expected = expected;
+    context.writes.push(std::move(write));
+    lua_pushboolean(L, 1);
+    return 1;
+  });
+}
+
+int patch_if_empty(lua_State* L) { return patch(L, false); }
+int patch_if(lua_State* L) { return patch(L, true); }
+
+// insert_if_absent(table, values [, opts]) and fill_from(table, values [, opts]).
+int insert(lua_State* L, WriteKind kind) {
+  return guarded(L, [&](RunContext& context) {
+    const TableInfo& table = context.catalog->table(check_string(L, 1, "table"));
+    if (!lua_istable(L, 2)) throw RecipeError("values must be a table of column = value");
+    WriteOpts opts = parse_write_opts(L, 3);
+    std::vector<std::pair<std::string, Param>> values;
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+      if (lua_type(L, -2) != LUA_TSTRING) throw RecipeError("values must be keyed by column name");
+      std::string column = lua_tostring(L, -2);
+      check_writable(context, table, column);
+      values.emplace_back(column, to_param_or_throw(L, -1, "value for column '" + column + "'"));
+      lua_pop(L, 1);
+    }
+    std::sort(values.begin(), values.end());
+    std::vector<std::string> key = opts.key.empty() ? table.primary_key : opts.key;
+    if (key.empty())
+      throw RecipeError("table '" + table.display_name + "' has no primary key; pass opts.key");
+    Params key_values;
+    for (const auto& column : key) {
+      table.require_column(column);
+      auto it = std::find_if(values.begin(), values.end(),
+                             [&](const auto& pair) { return pair.first == column; });
+      if (it == values.end() || !it->second)
+        throw RecipeError("values lack key column '" + column + "' of '" + table.display_name +
+                          "'");
+      key_values.push_back(it->second);
+    }
+    if (opts.confidence < context.min_confidence) {
+      add_review(context, table.display_name, key_json(&table, key, key_values), "",
+                 lua_to_json(L, 2), confidence_name(opts.confidence), opts.reason);
+      lua_pushboolean(L, 0);
+      return 1;
+    }
+    QueuedWrite write = base_write(L, context, opts);
+    write.kind = kind;
+    write.table = &table;
+    write.key_columns = key;
+    write.key = key_values;
+    for (auto& [column, value] : values) {
+      write.columns.push_back(column);
+      write.values.push_back(value);
+    }
+    context.writes.push(std::move(write));
+    lua_pushboolean(L, 1);
+    return 1;
+  });
+}
+
+int insert_if_absent(lua_State* L) { return insert(L, WriteKind::insert_if_absent); }
+int fill_from(lua_State* L) { return insert(L, WriteKind::fill_from); }
+
+ReadRequest parse_read(lua_State* L, RunContext& context, ReadRequest::Kind kind) {
+  ReadRequest request;
+  request.kind = kind;
+  request.table = &context.catalog->table(check_string(L, 1, "table"));
+  std::string error;
+  if (lua_isnoneornil(L, 2)) {
+    // no filter: any row
+  } else if (!lua_to_filter(L, 2, request.filter, error)) {
+    throw RecipeError(error);
+  }
+  for (const auto& condition : request.filter.conditions)
+    request.table->require_column(condition.column);
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "columns");
+    request.columns = string_list(L, -1, "opts.columns");
+    lua_pop(L, 1);
+    if (!request.columns.empty())
+      for (const auto& key : request.table->primary_key)
+        if (std::find(request.columns.begin(), request.columns.end(), key) ==
+            request.columns.end())
+          request.columns.push_back(key);
+    lua_getfield(L, 3, "order_by");
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      request.order_by.emplace_back(lua_tostring(L, -1), false);
+    } else if (lua_istable(L, -1)) {
+      auto parts = string_list(L, -1, "opts.order_by");
+      if (parts.empty() || parts.size() > 2 ||
+          (parts.size() == 2 && parts[1] != "asc" && parts[1] != "desc"))
+        throw RecipeError("opts.order_by must be \"col\" or {\"col\", \"asc\"|\"desc\"}");
+      request.order_by.emplace_back(parts[0], parts.size() == 2 && parts[1] == "desc");
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 3, "limit");
+    if (lua_isnumber(L, -1)) request.limit = static_cast<long long>(lua_tonumber(L, -1));
+    lua_pop(L, 1);
+  }
+  for (const auto& [column, descending] : request.order_by) request.table->require_column(column);
+  return request;
+}
+
+// The raw read: answers now, or parks the request and yields the row's coroutine.
+int raw_read(lua_State* L, ReadRequest::Kind kind) {
+  bool yield = false;
+  int results = guarded(L, [&](RunContext& context) {
+    ReadRequest request;
+    try {
+      request = parse_read(L, context, kind);
+    } catch (const RecipeError& e) {
+      lua_pushboolean(L, 0);
+      lua_pushstring(L, e.what());
+      return 2;
+    }
+    if (context.row_threads.count(L)) {
+      PendingCall call;
+      call.thread = L;
+      call.kind = PendingCall::Kind::read;
+      call.read = std::move(request);
+      context.pending.push_back(std::move(call));
+      yield = true;
+      return 0;
+    }
+    PendingCall call;
+    call.read = request;
+    auto answers = answer_reads(*context.database, {&call.read});
+    return push_read_answer(L, context, call, answers[0]);
+  });
+  if (yield) return lua_yield(L, 0);
+  return results;
+}
+
+int raw_read_first(lua_State* L) { return raw_read(L, ReadRequest::Kind::first); }
+int raw_read_all(lua_State* L) { return raw_read(L, ReadRequest::Kind::all); }
+
+int raw_map_id(lua_State* L) {
+  bool yield = false;
+  int results = guarded(L, [&](RunContext& context) {
+    std::string entity = check_string(L, 1, "entity");
+    if (!is_simple_name(entity)) {
+      lua_pushboolean(L, 0);
+      lua_pushstring(L, ("map_id: entity must match [a-z0-9_]+, got '" + entity + "'").c_str());
+      return 2;
+    }
+    if (lua_isnoneornil(L, 2)) {
+      lua_pushboolean(L, 1);
+      lua_pushnil(L);
+      return 2;
+    }
+    if (lua_type(L, 2) != LUA_TSTRING && lua_type(L, 2) != LUA_TNUMBER) {
+      lua_pushboolean(L, 0);
+      lua_pushstring(L, "map_id: legacy id must be a string or a number");
+      return 2;
+    }
+    std::string legacy = lua_type(L, 2) == LUA_TNUMBER ? format_number(lua_tonumber(L, 2))
+                                                       : std::string(lua_tostring(L, 2));
+    auto cached = context.id_cache.find(entity + '\x1f' + legacy);
+    if (cached != context.id_cache.end()) {
+      lua_pushboolean(L, 1);
+      lua_pushlstring(L, cached->second.data(), cached->second.size());
+      return 2;
+    }
+    if (context.row_threads.count(L)) {
+      PendingCall call;
+      call.thread = L;
+      call.kind = PendingCall::Kind::map_id;
+      call.entity = entity;
+      call.legacy_id = legacy;
+      context.pending.push_back(std::move(call));
+      yield = true;
+      return 0;
+    }
+    auto ids = resolve_ids(*context.database, *context.ledger, context.run_id, entity, {legacy},
+                           context.stats.ids_mapped);
+    context.id_cache[entity + '\x1f' + legacy] = ids.at(legacy);
+    lua_pushboolean(L, 1);
+    lua_pushstring(L, ids.at(legacy).c_str());
+    return 2;
+  });
+  if (yield) return lua_yield(L, 0);
+  return results;
+}
+
+int query(lua_State* L) {
+  return guarded(L, [&](RunContext& context) {
+    std::string sql = check_string(L, 1, "query: sql");
+    while (!sql.empty() && (std::isspace(static_cast<unsigned char>(sql.back())) || sql.back() == ';'))
+      sql.pop_back();
+    Params params;
+    for (int i = 2; i <= lua_gettop(L); ++i)
+      params.push_back(to_param_or_throw(L, i, "query parameter $" + std::to_string(i - 1)));
+    // As a subquery the text can only be a SELECT/VALUES: no COMMIT, no second
+    // statement, no data-modifying WITH; the read-only savepoint does the rest.
+    auto result = context.database->exec_read_only(
+        "SELECT * FROM (\n" + sql + "\n) AS host_query", params);
+    lua_createtable(L, static_cast<int>(result.size()), 0);
+    for (int r = 0; r < static_cast<int>(result.size()); ++r) {
+      push_result_row(L, context, result, r, 0, nullptr, {});
+      lua_rawseti(L, -2, r + 1);
+    }
+    return 1;
+  });
+}
+
+int audit(lua_State* L) {
+  return guarded(L, [&](RunContext& context) {
+    std::string event = check_string(L, 1, "audit: event");
+    nlohmann::json data = lua_isnoneornil(L, 2) ? nlohmann::json(nullptr) : lua_to_json(L, 2);
+    context.audit.push_back({event, std::move(data), context.current_row_key});
+    ++context.stats.audit_events;
+    return 0;
+  });
+}
+
+int review(lua_State* L) {
+  return guarded(L, [&](RunContext& context) {
+    std::string column = lua_isnoneornil(L, 2) ? "" : check_string(L, 2, "review: column");
+    std::string reason = lua_isnoneornil(L, 4) ? "" : check_string(L, 4, "review: reason");
+    std::string table;
+    nlohmann::json key = context.current_row_key;
+    if (lua_istable(L, 1)) {
+      lua_getfield(L, LUA_REGISTRYINDEX, k_row_registry);
+      lua_pushvalue(L, 1);
+      lua_rawget(L, -2);
+      if (lua_isnumber(L, -1)) {
+        const RowOrigin& origin = context.rows.at(static_cast<std::size_t>(lua_tonumber(L, -1)));
+        table = origin.table->display_name;
+        key = key_json(origin.table, origin.key_columns, origin.key);
+      }
+      lua_pop(L, 2);
+    }
+    add_review(context, table, key, column, lua_to_json(L, 3), "review", reason);
+    return 0;
+  });
+}
+
+int log_line(lua_State* L, bool warning) {
+  return guarded(L, [&](RunContext& context) {
+    std::string line;
+    for (int i = 1; i <= lua_gettop(L); ++i) {
+      if (i > 1) line += ' ';
+      if (lua_type(L, i) == LUA_TSTRING || lua_type(L, i) == LUA_TNUMBER)
+        line += lua_tostring(L, i);
+      else if (lua_istable(L, i))
+        line += lua_to_json(L, i).dump();
+      else
+        line += describe_lua_value(L, i);
+    }
+    if (context.log) context.log(warning, line);
+    return 0;
+  });
+}
+
+int log_info(lua_State* L) { return log_line(L, false); }
+int log_warn(lua_State* L) { return log_line(L, true); }
+
+// Builds a read-only proxy over the table on top of the stack (replaced by the proxy).
+void make_read_only(lua_State* L, const char* what) {
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_pushvalue(L, -3);
+  lua_setfield(L, -2, "__index");
+  lua_pushstring(L, what);
+  lua_pushcclosure(
+      L,
+      [](lua_State* S) -> int {
+        return luaL_error(S, "%s is read-only", lua_tostring(S, lua_upvalueindex(1)));
+      },
+      1);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  lua_remove(L, -2);
+}
+
+// Wrappers that turn (false, message) from the raw calls into errors at the caller's line.
+const char* const k_read_wrappers = R"(
+local raw_read, raw_read_all, raw_map_id = ...
+local error = error
+return function(table_name, where, opts)
+  local ok, value = raw_read(table_name, where, opts)
+  if not ok then error(value, 2) end
+  return value
+end, function(table_name, where, opts)
+  local ok, value = raw_read_all(table_name, where, opts)
+  if not ok then error(value, 2) end
+  return value
+end, function(entity, legacy_id)
+  local ok, value = raw_map_id(entity, legacy_id)
+  if not ok then error(value, 2) end
+  return value
+end
+)";
+
+}  // namespace
+
+bool lua_to_filter(lua_State* L, int index, Filter& filter, std::string& error) {
+  index = index < 0 ? lua_gettop(L) + index + 1 : index;
+  if (lua_type(L, index) == LUA_TSTRING) {
+    filter.sql = lua_tostring(L, index);
+    return true;
+  }
+  if (!lua_istable(L, index)) {
+    error = "where must be a table or a SQL string";
+    return false;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, index)) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      lua_pop(L, 2);
+      error = "where keys must be column names";
+      return false;
+    }
+    Condition condition;
+    condition.column = lua_tostring(L, -2);
+    if (lua_touserdata(L, -1) == &k_empty_marker) {
+      condition.kind = Condition::Kind::empty;
+    } else if (lua_touserdata(L, -1) == &k_not_empty_marker) {
+      condition.kind = Condition::Kind::not_empty;
+    } else if (lua_istable(L, -1)) {
+      condition.kind = Condition::Kind::in_list;
+      int list = lua_gettop(L);
+      for (int i = 1;; ++i) {
+        lua_rawgeti(L, list, i);
+        if (lua_isnil(L, -1)) {
+          lua_pop(L, 1);
+          break;
+        }
+        auto value = lua_to_param(L, -1, error);
+        lua_pop(L, 1);
+        if (!value) {
+          lua_pop(L, 2);
+          return false;
+        }
+        condition.values.push_back(*value);
+      }
+    } else {
+      auto value = lua_to_param(L, -1, error);
+      if (!value) {
+        lua_pop(L, 2);
+        error = "where." + condition.column + ": " + error;
+        return false;
+      }
+      condition.values.push_back(*value);
+    }
+    filter.conditions.push_back(std::move(condition));
+    lua_pop(L, 1);
+  }
+  // Table iteration order is arbitrary; a stable order keeps batching keys stable.
+  std::sort(filter.conditions.begin(), filter.conditions.end(),
+            [](const Condition& a, const Condition& b) { return a.column < b.column; });
+  return true;
+}
+
+void reset_row_registry(lua_State* L, RunContext& context) {
+  context.rows.clear();
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, k_row_registry);
+}
+
+void push_result_row(lua_State* L, RunContext& context, const pqxx::result& result, int row,
+                     int column_offset, const TableInfo* origin_table,
+                     const std::vector<std::string>& key_columns) {
+  int columns = static_cast<int>(result.columns());
+  lua_createtable(L, 0, columns - column_offset);
+  const auto& tuple = result[row];
+  for (int c = column_offset; c < columns; ++c) {
+    const auto& field = tuple[c];
+    if (field.is_null()) continue;
+    push_pg_value(L, field.c_str(), field.size(), result.column_type(c));
+    lua_setfield(L, -2, result.column_name(c));
+  }
+  if (!origin_table || key_columns.empty()) return;
+  RowOrigin origin;
+  origin.table = origin_table;
+  origin.key_columns = key_columns;
+  for (const auto& key : key_columns) {
+    const auto& field = tuple[key.c_str()];
+    origin.key.push_back(field.is_null() ? Param{} : Param{field.c_str()});
+  }
+  context.rows.push_back(std::move(origin));
+  lua_getfield(L, LUA_REGISTRYINDEX, k_row_registry);
+  lua_pushvalue(L, -2);
+  lua_pushnumber(L, static_cast<double>(context.rows.size() - 1));
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+int push_read_answer(lua_State* L, RunContext& context, const PendingCall& call,
+                     const ReadAnswer& answer) {
+  if (!answer.error.empty()) {
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, answer.error.c_str());
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  const TableInfo* table = call.read.table;
+  const auto& key = table->primary_key;
+  if (call.read.kind == ReadRequest::Kind::first) {
+    if (answer.rows.empty())
+      lua_pushnil(L);
+    else
+      push_result_row(L, context, *answer.result, answer.rows[0], answer.column_offset, table, key);
+    return 2;
+  }
+  lua_createtable(L, static_cast<int>(answer.rows.size()), 0);
+  for (size_t i = 0; i < answer.rows.size(); ++i) {
+    push_result_row(L, context, *answer.result, answer.rows[i], answer.column_offset, table, key);
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  return 2;
+}
+
+void install_primitives(Sandbox& sandbox, RunContext& context) {
+  lua_State* L = sandbox.state();
+  reset_row_registry(L, context);
+  auto set = [&](const char* name, lua_CFunction fn) {
+    lua_pushlightuserdata(L, &context);
+    lua_pushcclosure(L, fn, 1);
+    sandbox.set_protected_global(name);
+  };
+  set("patch_if_empty", patch_if_empty);
+  set("patch_if", patch_if);
+  set("insert_if_absent", insert_if_absent);
+  set("fill_from", fill_from);
+  set("query", query);
+  set("audit", audit);
+  set("review", review);
+
+  sandbox.load_text(k_read_wrappers, "=host");
+  for (lua_CFunction raw : {raw_read_first, raw_read_all, raw_map_id}) {
+    lua_pushlightuserdata(L, &context);
+    lua_pushcclosure(L, raw, 1);
+  }
+  lua_call(L, 3, 3);
+  sandbox.set_protected_global("map_id");
+  sandbox.set_protected_global("read_all");
+  sandbox.set_protected_global("read");
+
+  lua_newtable(L);
+  for (auto [name, fn] : {std::pair<const char*, lua_CFunction>{"info", log_info}, {"warn", log_warn}}) {
+    lua_pushlightuserdata(L, &context);
+    lua_pushcclosure(L, fn, 1);
+    lua_setfield(L, -2, name);
+  }
+  make_read_only(L, "log");
+  sandbox.set_protected_global("log");
+
+  lua_newtable(L);
+  for (const auto& [key, value] : context.vars) {
+    lua_pushlstring(L, value.data(), value.size());
+    lua_setfield(L, -2, key.c_str());
+  }
+  make_read_only(L, "vars");
+  sandbox.set_protected_global("vars");
+
+  lua_pushlightuserdata(L, &k_empty_marker);
+  sandbox.set_protected_global("EMPTY");
+  lua_pushlightuserdata(L, &k_not_empty_marker);
+  sandbox.set_protected_global("NOT_EMPTY");
+}
+
+}  // namespace host

@@ -1,0 +1,68 @@
+#pragma once
+// What the primitives of one run can reach: the database, the catalog, the
+// ledger, the write queue, the counters, and the state of the current batch.
+#include <exception>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "host/read_batcher.hpp"
+#include "host/run_types.hpp"
+#include "host/write_queue.hpp"
+
+struct lua_State;
+
+namespace host {
+
+class Catalog;
+class Database;
+class Ledger;
+
+// A read() or map_id() that a row's coroutine is waiting on.
+struct PendingCall {
+  lua_State* thread = nullptr;
+  enum class Kind { read, map_id } kind = Kind::read;
+  ReadRequest read;
+  std::string entity;
+  std::string legacy_id;
+};
+
+struct RunContext {
+  Database* database = nullptr;
+  Catalog* catalog = nullptr;
+  Ledger* ledger = nullptr;
+  std::string run_id;
+  std::string recipe_name;
+  Confidence min_confidence = Confidence::high;
+  std::map<std::string, std::string> vars;
+  // Qualified table name -> writable columns; "*" allows every column.
+  std::map<std::string, std::set<std::string>> allowed_writes;
+  // False while the recipe file itself runs, and in `host check`: nothing may be queued.
+  bool writes_enabled = false;
+
+  WriteQueue writes;
+  RunStats stats;
+  std::vector<ReviewItem> reviews;  // queued for the ledger with this batch
+  std::vector<AuditEvent> audit;
+  std::vector<VerifyCheck> checks;
+  std::map<std::string, std::string> id_cache;  // entity '\x1f' legacy -> uuid
+
+  // The current batch.
+  std::vector<RowOrigin> rows;
+  std::unordered_set<lua_State*> row_threads;
+  std::vector<PendingCall> pending;
+  std::size_t current_row = 0;
+  nlohmann::json current_row_key;
+  std::string current_row_description = "the recipe";
+
+  // A failure that must end the run whatever the recipe does with the Lua error
+  // (a lost connection, for example); rethrown by the runner.
+  std::exception_ptr fatal;
+
+  std::function<void(bool warning, const std::string& message)> log;
+};
+
+}  // namespace host

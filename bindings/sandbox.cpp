@@ -1,0 +1,217 @@
+#include "bindings/sandbox.hpp"
+
+#include <cstdlib>
+#include <stdexcept>
+
+#include <lua.hpp>
+
+#include "bindings/sandbox_policy.hpp"
+#include "host/errors.hpp"
+
+namespace host {
+
+namespace {
+
+// Instructions between two looks at the clock: cheap, and a loop is stopped within microseconds.
+constexpr int k_hook_instruction_count = 1000;
+
+int refuse_assignment(lua_State* L) {
+  // Stack: proxy, key, value.
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(1));
+  bool protected_name = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (protected_name) {
+    const char* key = lua_tostring(L, 2);
+    return luaL_error(L, "cannot replace the protected global '%s'", key ? key : "?");
+  }
+  lua_rawset(L, 1);
+  return 0;
+}
+
+int refuse_library_change(lua_State* L) {
+  const char* key = lua_tostring(L, 2);
+  return luaL_error(L, "cannot modify a library table (key '%s')", key ? key : "?");
+}
+
+// rawset that cannot be pointed at the globals proxy, where it would shadow a primitive.
+int guarded_rawset(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkany(L, 2);
+  luaL_checkany(L, 3);
+  if (lua_rawequal(L, 1, lua_upvalueindex(1)))
+    return luaL_error(L, "rawset on the globals table is not allowed");
+  lua_settop(L, 3);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+int throw_on_panic(lua_State* L) {
+  const char* message = lua_tostring(L, -1);
+  throw std::runtime_error(std::string("Lua panic: ") + (message ? message : "unknown error"));
+}
+
+}  // namespace
+
+Sandbox::Sandbox(SandboxLimits limits) : m_limits(limits) {
+  m_state = lua_newstate(&Sandbox::allocate, this);
+  if (!m_state) throw std::runtime_error("cannot create a Lua state");
+  lua_atpanic(m_state, throw_on_panic);
+  // The JIT compiler would run loops as machine code where count hooks never fire.
+  luaJIT_setmode(m_state, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+  install_policy();
+  lua_sethook(m_state, &Sandbox::on_count_hook, LUA_MASKCOUNT, k_hook_instruction_count);
+}
+
+Sandbox::~Sandbox() {
+  if (m_state) lua_close(m_state);
+}
+
+void* Sandbox::allocate(void* self, void* block, std::size_t old_size, std::size_t new_size) {
+  auto* sandbox = static_cast<Sandbox*>(self);
+  if (new_size == 0) {
+    std::free(block);
+    sandbox->m_memory_in_use -= old_size;
+    return nullptr;
+  }
+  if (new_size > old_size &&
+      sandbox->m_memory_in_use + (new_size - old_size) > sandbox->m_limits.memory_bytes) {
+    sandbox->m_out_of_memory = true;
+    return nullptr;
+  }
+  void* moved = std::realloc(block, new_size);
+  if (moved) sandbox->m_memory_in_use = sandbox->m_memory_in_use - old_size + new_size;
+  return moved;
+}
+
+void Sandbox::on_count_hook(lua_State* L, lua_Debug*) {
+  void* self = nullptr;
+  lua_getallocf(L, &self);
+  auto* sandbox = static_cast<Sandbox*>(self);
+  if (std::chrono::steady_clock::now() < sandbox->m_deadline) return;
+  sandbox->m_timed_out = true;
+  luaL_error(L, "time limit of %d ms exceeded (endless loop?)",
+             static_cast<int>(sandbox->m_limits.time_per_call.count()));
+}
+
+void Sandbox::arm_deadline() {
+  m_deadline = std::chrono::steady_clock::now() + m_limits.time_per_call;
+}
+
+void Sandbox::disarm_deadline() { m_deadline = std::chrono::steady_clock::time_point::max(); }
+
+std::string Sandbox::breach_message() const {
+  if (m_timed_out)
+    return "time limit of " + std::to_string(m_limits.time_per_call.count()) +
+           " ms exceeded (endless loop?)";
+  if (m_out_of_memory)
+    return "memory limit of " + std::to_string(m_limits.memory_bytes / (1024 * 1024)) +
+           " MiB exceeded";
+  return "";
+}
+
+void Sandbox::install_policy() {
+  lua_State* L = m_state;
+  const std::pair<const char*, lua_CFunction> openers[] = {
+      {"", luaopen_base}, {LUA_STRLIBNAME, luaopen_string}, {LUA_TABLIBNAME, luaopen_table},
+      {LUA_MATHLIBNAME, luaopen_math}, {LUA_BITLIBNAME, luaopen_bit}};
+  for (const auto& [name, opener] : openers) {
+    lua_pushcfunction(L, opener);
+    lua_pushstring(L, name);
+    lua_call(L, 1, 0);
+  }
+  // Stack: protected (what the proxy reads through to).
+  lua_newtable(L);
+  int protected_index = lua_gettop(L);
+  for (const auto& name : sandbox_policy::allowed_base_functions()) {
+    lua_getglobal(L, name.c_str());
+    lua_setfield(L, protected_index, name.c_str());
+  }
+  for (const auto& [library, members] : sandbox_policy::allowed_libraries()) {
+    lua_getglobal(L, library.c_str());
+    int real = lua_gettop(L);
+    lua_newtable(L);
+    int filtered = lua_gettop(L);
+    for (const auto& member : members) {
+      lua_getfield(L, real, member.c_str());
+      lua_setfield(L, filtered, member.c_str());
+    }
+    if (library == LUA_STRLIBNAME) {
+      // Methods on strings ("x"):rep() read through this metatable: point it at the
+      // filtered table (no string.dump) and hide it from getmetatable.
+      lua_pushliteral(L, "");
+      lua_getmetatable(L, -1);
+      lua_pushvalue(L, filtered);
+      lua_setfield(L, -2, "__index");
+      lua_pushboolean(L, 0);
+      lua_setfield(L, -2, "__metatable");
+      lua_pop(L, 2);
+    }
+    // A read-only proxy over the filtered table.
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushvalue(L, filtered);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, refuse_library_change);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, protected_index, library.c_str());
+    lua_settop(L, protected_index);
+  }
+  // The globals proxy.
+  lua_newtable(L);
+  int globals_index = lua_gettop(L);
+  lua_newtable(L);
+  lua_pushvalue(L, protected_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushvalue(L, protected_index);
+  lua_pushcclosure(L, refuse_assignment, 1);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, globals_index);
+  lua_pushvalue(L, globals_index);
+  lua_setfield(L, protected_index, "_G");
+  lua_pushvalue(L, globals_index);
+  lua_pushcclosure(L, guarded_rawset, 1);
+  lua_setfield(L, protected_index, "rawset");
+
+  lua_pushvalue(L, globals_index);
+  lua_replace(L, LUA_GLOBALSINDEX);
+  lua_pushvalue(L, globals_index);
+  m_globals_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, protected_index);
+  m_protected_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_settop(L, 0);
+}
+
+void Sandbox::push_globals() { lua_rawgeti(m_state, LUA_REGISTRYINDEX, m_globals_ref); }
+
+void Sandbox::set_protected_global(const std::string& name) {
+  lua_rawgeti(m_state, LUA_REGISTRYINDEX, m_protected_ref);
+  lua_insert(m_state, -2);
+  lua_setfield(m_state, -2, name.c_str());
+  lua_pop(m_state, 1);
+}
+
+void Sandbox::load_text(const std::string& code, const std::string& chunk_name) {
+  if (luaL_loadbufferx(m_state, code.data(), code.size(), chunk_name.c_str(), "t") != 0) {
+    std::string message = lua_tostring(m_state, -1) ? lua_tostring(m_state, -1) : "load error";
+    lua_pop(m_state, 1);
+    if (message.find("attempt to load a binary chunk") != std::string::npos)
+      message = chunk_name.substr(1) + ": bytecode is not accepted, only Lua source text";
+    throw RecipeError(message);
+  }
+}
+
+void raise_lua_error(lua_State* L, const std::string& message) {
+  luaL_where(L, 1);
+  lua_pushlstring(L, message.data(), message.size());
+  lua_concat(L, 2);
+  lua_error(L);
+  std::abort();  // lua_error does not return
+}
+
+}  // namespace host

@@ -1,0 +1,67 @@
+#pragma once
+// A fresh, locked-down LuaJIT state for one recipe run: only the allow-listed
+// libraries (bindings/sandbox_policy.cpp), text-only chunks, the JIT compiler
+// off so that the instruction-count hook always fires, a deadline per call
+// that pcall cannot swallow, and a capped allocator.
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+struct lua_State;
+struct lua_Debug;
+
+namespace host {
+
+struct SandboxLimits {
+  std::size_t memory_bytes = 512u * 1024 * 1024;
+  std::chrono::milliseconds time_per_call{10000};
+};
+
+class Sandbox {
+ public:
+  explicit Sandbox(SandboxLimits limits = {});
+  ~Sandbox();
+  Sandbox(const Sandbox&) = delete;
+  Sandbox& operator=(const Sandbox&) = delete;
+
+  lua_State* state() const { return m_state; }
+
+  // Compiles `code` as text (never bytecode) under `chunk_name` ("@path" for
+  // files) and pushes the function, whose environment is the sandbox globals.
+  // A syntax error is a RecipeError naming file and line; nothing is pushed then.
+  void load_text(const std::string& code, const std::string& chunk_name);
+
+  // Pushes the globals table recipes see (a proxy that refuses to replace primitives).
+  void push_globals();
+  // Makes `name` a protected global: the value on top of the stack (popped).
+  void set_protected_global(const std::string& name);
+
+  // Starts the time budget of one call into Lua; the hook raises an error past it.
+  void arm_deadline();
+  void disarm_deadline();
+  // After an error: was it (or anything swallowed before it) a limit breach?
+  bool limit_breached() const { return m_timed_out || m_out_of_memory; }
+  // A one-line description of the breached limit, or "".
+  std::string breach_message() const;
+  std::size_t memory_in_use() const { return m_memory_in_use; }
+
+ private:
+  static void* allocate(void* self, void* block, std::size_t old_size, std::size_t new_size);
+  static void on_count_hook(lua_State* state, lua_Debug* debug);
+  void install_policy();
+
+  SandboxLimits m_limits;
+  lua_State* m_state = nullptr;
+  std::size_t m_memory_in_use = 0;
+  std::chrono::steady_clock::time_point m_deadline = std::chrono::steady_clock::time_point::max();
+  bool m_timed_out = false;
+  bool m_out_of_memory = false;
+  int m_globals_ref = 0;
+  int m_protected_ref = 0;
+};
+
+// Raises a Lua error with `message`, prefixed by the position of the first Lua
+// frame that called into C, so the recipe line is named. Never returns.
+[[noreturn]] void raise_lua_error(lua_State* state, const std::string& message);
+
+}  // namespace host

@@ -1,0 +1,141 @@
+#include "host/catalog.hpp"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "host/database.hpp"
+#include "host/errors.hpp"
+#include "host/sql_text.hpp"
+
+namespace host {
+
+const Column* TableInfo::column(const std::string& name) const {
+  for (const auto& c : columns)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+const Column& TableInfo::require_column(const std::string& name) const {
+  if (const Column* c = column(name)) return *c;
+  throw RecipeError("column '" + name + "' does not exist in table '" + display_name + "'");
+}
+
+std::vector<std::string> TableInfo::column_names() const {
+  std::vector<std::string> names;
+  for (const auto& c : columns) names.push_back(c.name);
+  return names;
+}
+
+bool TableInfo::is_unique_key(const std::vector<std::string>& key) const {
+  auto sorted = key;
+  std::sort(sorted.begin(), sorted.end());
+  for (auto unique : unique_keys) {
+    std::sort(unique.begin(), unique.end());
+    if (unique == sorted) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> split_qualified_name(const std::string& name) {
+  std::vector<std::string> parts;
+  std::string current;
+  bool quoted = false, was_quoted = false;
+  auto finish = [&] {
+    if (current.empty()) throw RecipeError("invalid table name '" + name + "'");
+    parts.push_back(current);
+    current.clear();
+    was_quoted = false;
+  };
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < name.size() && name[i + 1] == '"') {
+        current += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        current += c;
+      }
+    } else if (c == '"' && current.empty() && !was_quoted) {
+      quoted = was_quoted = true;
+    } else if (c == '.') {
+      finish();
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$' ||
+               static_cast<unsigned char>(c) >= 0x80) {
+      if (was_quoted) throw RecipeError("invalid table name '" + name + "'");
+      current += c;
+    } else {
+      throw RecipeError("invalid table name '" + name + "'");
+    }
+  }
+  if (quoted) throw RecipeError("invalid table name '" + name + "'");
+  finish();
+  if (parts.size() > 2) throw RecipeError("invalid table name '" + name + "'");
+  return parts;
+}
+
+const TableInfo* Catalog::find_table(const std::string& name) {
+  if (auto it = m_tables.find(name); it != m_tables.end()) return it->second.get();
+  auto parts = split_qualified_name(name);
+  std::string regclass_text;
+  for (const auto& part : parts) {
+    if (!regclass_text.empty()) regclass_text += '.';
+    regclass_text += quote_ident(part);
+  }
+  auto found = m_database.exec(
+      "SELECT c.oid::bigint, quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+      "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+      {regclass_text});
+  if (found.empty()) return nullptr;
+  auto info = std::make_unique<TableInfo>();
+  info->display_name = name;
+  info->qualified_name = found[0][1].c_str();
+  std::string oid = found[0][0].c_str();
+
+  auto columns = m_database.exec(
+      "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
+      "       format_type(CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END, NULL), "
+      "       a.atttypid::bigint, "
+      "       (SELECT bt.typcategory FROM pg_type bt WHERE bt.oid = "
+      "          CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END) = 'S', "
+      "       a.attnotnull, a.atthasdef OR a.attidentity <> '' "
+      "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+      "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+      {oid});
+  for (const auto& row : columns) {
+    Column c;
+    c.name = row[0].c_str();
+    c.type = row[1].c_str();
+    c.cast_type = row[2].c_str();
+    c.type_oid = row[3].as<unsigned>();
+    c.is_text = std::string(row[4].c_str()) == "t";
+    c.not_null = std::string(row[5].c_str()) == "t";
+    c.has_default = std::string(row[6].c_str()) == "t";
+    info->columns.push_back(std::move(c));
+  }
+  auto keys = m_database.exec(
+      "SELECT i.indisprimary, array_to_json(ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) "
+      "WITH ORDINALITY k(attnum, ord) JOIN pg_attribute a ON a.attrelid = i.indrelid AND "
+      "a.attnum = k.attnum ORDER BY k.ord))::text "
+      "FROM pg_index i WHERE i.indrelid = $1::oid AND i.indisunique AND i.indpred IS NULL "
+      "AND i.indexprs IS NULL ORDER BY NOT i.indisprimary, i.indexrelid",
+      {oid});
+  for (const auto& row : keys) {
+    auto key = nlohmann::json::parse(row[1].c_str()).get<std::vector<std::string>>();
+    if (std::string(row[0].c_str()) == "t") info->primary_key = key;
+    info->unique_keys.push_back(key);
+  }
+  auto* raw = info.get();
+  m_tables[name] = std::move(info);
+  return raw;
+}
+
+const TableInfo& Catalog::table(const std::string& name) {
+  if (const TableInfo* info = find_table(name)) return *info;
+  throw RecipeError("table '" + name + "' does not exist");
+}
+
+}  // namespace host

@@ -1,0 +1,57 @@
+#pragma once
+// What the live database says a table looks like: columns, types, keys.
+// Every identifier a recipe names is checked here before it reaches SQL.
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace host {
+
+class Database;
+
+struct Column {
+  std::string name;
+  std::string type;       // format_type with modifiers, for messages: "character varying(20)"
+  std::string cast_type;  // type without modifiers, for casts of bound text: "character varying"
+  unsigned type_oid = 0;
+  bool is_text = false;  // string category: a blank value counts as empty
+  bool not_null = false;
+  bool has_default = false;
+};
+
+struct TableInfo {
+  std::string display_name;    // as the recipe wrote it, for messages
+  std::string qualified_name;  // "schema"."table", quoted, for SQL
+  std::vector<Column> columns;
+  std::vector<std::string> primary_key;
+  std::vector<std::vector<std::string>> unique_keys;  // primary key included
+
+  // nullptr when the table has no such column.
+  const Column* column(const std::string& name) const;
+  // The column, or a RecipeError naming the table and the column.
+  const Column& require_column(const std::string& name) const;
+  std::vector<std::string> column_names() const;
+  bool is_unique_key(const std::vector<std::string>& columns) const;
+};
+
+// Caches table descriptions for one run; tables do not change shape under a run.
+class Catalog {
+ public:
+  explicit Catalog(Database& database) : m_database(database) {}
+  // The table, or a RecipeError ("table 'x' does not exist").
+  const TableInfo& table(const std::string& name);
+  // nullptr when absent.
+  const TableInfo* find_table(const std::string& name);
+
+ private:
+  Database& m_database;
+  std::map<std::string, std::unique_ptr<TableInfo>> m_tables;
+};
+
+// Splits "schema.table" (either part may be double-quoted) into its parts; a
+// RecipeError for anything that is not one or two identifiers.
+std::vector<std::string> split_qualified_name(const std::string& name);
+
+}  // namespace host

@@ -1,0 +1,123 @@
+#include "host/commands.hpp"
+
+#include <iostream>
+
+#include "host/conninfo.hpp"
+#include "host/database.hpp"
+#include "host/ledger.hpp"
+#include "host/recipe_tests.hpp"
+#include "host/report.hpp"
+#include "host/revert.hpp"
+
+namespace host {
+
+ExitCode command_run(const RunOptions& options) { return run_recipe(options).exit; }
+
+ExitCode command_check(const RunOptions& options) {
+  auto problems = check_recipe(options);
+  if (problems.empty()) {
+    std::cout << options.recipe_path << ": ok (names, types and writes match the database)\n";
+    return ExitCode::ok;
+  }
+  for (const auto& problem : problems) std::cerr << options.recipe_path << ": " << problem << "\n";
+  return ExitCode::runtime_error;
+}
+
+ExitCode command_verify(RunOptions options) {
+  options.dry_run = true;
+  options.expect_no_changes = true;
+  return run_recipe(options).exit;
+}
+
+ExitCode command_resume(const std::string& run_id, const std::optional<std::string>& db,
+                        const std::string& ledger_schema,
+                        const std::vector<std::string>& report_paths, bool quiet) {
+  RunOptions options = resume_options(run_id, db, ledger_schema);
+  options.report_paths = report_paths;
+  options.quiet = quiet;
+  return run_recipe(options).exit;
+}
+
+ExitCode command_revert(const std::string& run_id, bool dry_run,
+                        const std::optional<std::string>& db, const std::string& ledger_schema,
+                        bool json) {
+  auto outcome = revert_run(run_id, dry_run, db, ledger_schema);
+  if (json)
+    std::cout << outcome.report.dump(2) << "\n";
+  else
+    std::cout << describe_revert(outcome);
+  return outcome.conflicts > 0 ? ExitCode::revert_conflicts : ExitCode::ok;
+}
+
+ExitCode command_runs(const std::optional<std::string>& db, const std::string& ledger_schema,
+                      bool json) {
+  Database database(resolve_conninfo(db));
+  Ledger ledger(database, ledger_schema);
+  auto runs = ledger.list_runs();
+  if (json) {
+    auto array = nlohmann::json::array();
+    for (const auto& run : runs)
+      array.push_back({{"run_id", run.run_id},
+                       {"recipe", run.recipe},
+                       {"mode", run.mode},
+                       {"commit", run.commit_mode},
+                       {"status", run.status},
+                       {"started_at", run.started_at},
+                       {"finished_at", run.finished_at.empty() ? nlohmann::json() : nlohmann::json(run.finished_at)},
+                       {"reverted", !run.reverted_at.empty()}});
+    std::cout << array.dump(2) << "\n";
+    return ExitCode::ok;
+  }
+  if (runs.empty()) std::cout << "No runs yet.\n";
+  for (const auto& run : runs)
+    std::cout << run.run_id << "  " << run.started_at << "  " << run.status
+              << (run.reverted_at.empty() ? "" : " (reverted)") << "  " << run.recipe << "\n";
+  return ExitCode::ok;
+}
+
+ExitCode command_show(const std::string& run_id, const std::optional<std::string>& db,
+                      const std::string& ledger_schema, bool json) {
+  Database database(resolve_conninfo(db));
+  Ledger ledger(database, ledger_schema);
+  auto run = ledger.find_run(run_id);
+  if (!run) throw UsageError("no run " + run_id + " in the ledger");
+  nlohmann::json report = run->report;
+  if (!report.is_object()) {
+    // Interrupted before it could write its report: rebuild what the ledger knows.
+    report = {{"run_id", run->run_id},
+              {"recipe", run->recipe},
+              {"recipe_path", run->recipe_path},
+              {"mode", run->mode},
+              {"commit", run->commit_mode},
+              {"status", run->status},
+              {"stats", run->stats.is_object() ? run->stats : nlohmann::json::object()},
+              {"verify", nlohmann::json::array()},
+              {"revert_command", "host revert " + run->run_id}};
+  }
+  report["changes"] = ledger.change_counts(run->run_id);
+  report["inserts"] = ledger.insert_counts(run->run_id);
+  report["review"] = ledger.reviews(run->run_id, 10000);
+  report["audit"] = ledger.audit_events(run->run_id, 10000);
+  report["failed_rows"] = ledger.failed_rows(run->run_id, 10000);
+  report["started_at"] = run->started_at;
+  report["finished_at"] = run->finished_at.empty() ? nlohmann::json() : nlohmann::json(run->finished_at);
+  report["reverted"] = !run->reverted_at.empty();
+  if (json)
+    std::cout << report.dump(2) << "\n";
+  else
+    std::cout << markdown_report(report);
+  return ExitCode::ok;
+}
+
+ExitCode command_test(const std::vector<std::string>& paths, bool verbose) {
+  RecipeTestOptions options;
+  options.paths = paths;
+  options.verbose = verbose;
+  return run_recipe_tests(options) == 0 ? ExitCode::ok : ExitCode::runtime_error;
+}
+
+ExitCode command_demo() {
+  return command_test({std::string(HOST_SOURCE_DIR) + "/recipes/demo"}, true);
+}
+
+}  // namespace host

@@ -1,0 +1,104 @@
+#include "host/database.hpp"
+
+#include <pqxx/except>
+#include <pqxx/prepared_statement>
+
+#include "host/conninfo.hpp"
+#include "host/errors.hpp"
+
+namespace host {
+
+namespace {
+
+std::string first_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+Database::Database(const std::string& conninfo) : m_conninfo(conninfo) {
+  try {
+    m_connection = std::make_unique<pqxx::connection>(conninfo);
+    m_session = std::make_unique<pqxx::nontransaction>(*m_connection, "host");
+    m_session->exec("SET client_min_messages = warning; SET extra_float_digits = 3");
+  } catch (const pqxx::broken_connection& e) {
+    throw DatabaseUnreachable("cannot connect to the database (" + redact_conninfo(conninfo) +
+                              "): " + scrub_secrets(first_line(e.what()), conninfo));
+  } catch (const std::exception& e) {
+    throw DatabaseUnreachable("cannot connect to the database (" + redact_conninfo(conninfo) +
+                              "): " + scrub_secrets(first_line(e.what()), conninfo));
+  }
+}
+
+Database::~Database() {
+  try {
+    if (m_in_transaction && m_connection && m_connection->is_open()) m_session->exec("ROLLBACK");
+  } catch (...) {
+    // The connection is going away; the server rolls back on its own.
+  }
+}
+
+template <typename Fn>
+pqxx::result Database::guarded(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const pqxx::broken_connection& e) {
+    throw DatabaseUnreachable("lost the connection to the database: " +
+                              scrub_secrets(first_line(e.what()), m_conninfo));
+  } catch (const pqxx::sql_error& e) {
+    if (!m_connection->is_open())
+      throw DatabaseUnreachable("lost the connection to the database: " +
+                                scrub_secrets(first_line(e.what()), m_conninfo));
+    std::string message = first_line(e.what());
+    if (message.rfind("ERROR:", 0) == 0) message = message.substr(7);
+    throw DatabaseError(scrub_secrets(message, m_conninfo), e.sqlstate());
+  } catch (const pqxx::in_doubt_error& e) {
+    throw DatabaseUnreachable("lost the connection during commit; the outcome is unknown: " +
+                              std::string(e.what()));
+  }
+}
+
+pqxx::result Database::exec(const std::string& sql) {
+  return guarded([&] { return m_session->exec(sql); });
+}
+
+pqxx::result Database::exec(const std::string& sql, const Params& params) {
+  std::vector<const char*> raw;
+  raw.reserve(params.size());
+  for (const auto& p : params) raw.push_back(p ? p->c_str() : nullptr);
+  return guarded([&] { return m_session->exec_params(sql, pqxx::prepare::make_dynamic_params(raw)); });
+}
+
+void Database::begin() {
+  exec("BEGIN");
+  m_in_transaction = true;
+}
+
+void Database::commit() {
+  m_in_transaction = false;
+  exec("COMMIT");
+}
+
+void Database::rollback() {
+  m_in_transaction = false;
+  exec("ROLLBACK");
+}
+
+pqxx::result Database::exec_read_only(const std::string& sql, const Params& params) {
+  exec("SAVEPOINT host_read_only; SET LOCAL transaction_read_only = on");
+  try {
+    auto result = exec(sql, params);
+    exec("ROLLBACK TO SAVEPOINT host_read_only; RELEASE SAVEPOINT host_read_only");
+    return result;
+  } catch (const DatabaseError&) {
+    exec("ROLLBACK TO SAVEPOINT host_read_only; RELEASE SAVEPOINT host_read_only");
+    throw;
+  }
+}
+
+void Database::savepoint(const std::string& name) { exec("SAVEPOINT " + name); }
+void Database::rollback_to(const std::string& name) { exec("ROLLBACK TO SAVEPOINT " + name); }
+void Database::release(const std::string& name) { exec("RELEASE SAVEPOINT " + name); }
+
+}  // namespace host

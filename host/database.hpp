@@ -1,0 +1,59 @@
+#pragma once
+// One connection to PostgreSQL with explicit transaction control. The only
+// place that sees libpqxx exceptions: they leave as DatabaseUnreachable or
+// DatabaseError (host/errors.hpp).
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+
+namespace host {
+
+// A bound parameter: text form, or NULL.
+using Param = std::optional<std::string>;
+using Params = std::vector<Param>;
+
+class Database {
+ public:
+  // Connects; throws DatabaseUnreachable (password scrubbed) when it cannot.
+  explicit Database(const std::string& conninfo);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Runs one or more statements given as SQL text (simple protocol).
+  pqxx::result exec(const std::string& sql);
+  // Runs one statement with $1..$n bound (extended protocol: never more than one statement).
+  pqxx::result exec(const std::string& sql, const Params& params);
+
+  void begin();
+  void commit();
+  void rollback();
+  bool in_transaction() const { return m_in_transaction; }
+
+  // Runs `sql` inside a read-only subtransaction that is always rolled back, so
+  // nothing it does can persist. Requires an open transaction.
+  pqxx::result exec_read_only(const std::string& sql, const Params& params);
+
+  // Savepoint helpers for retrying a failed set-based statement item by item.
+  void savepoint(const std::string& name);
+  void rollback_to(const std::string& name);
+  void release(const std::string& name);
+
+  const std::string& conninfo() const { return m_conninfo; }
+
+ private:
+  template <typename Fn>
+  pqxx::result guarded(Fn&& fn);
+
+  std::string m_conninfo;
+  std::unique_ptr<pqxx::connection> m_connection;
+  std::unique_ptr<pqxx::nontransaction> m_session;
+  bool m_in_transaction = false;
+};
+
+}  // namespace host

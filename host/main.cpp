@@ -1,0 +1,182 @@
+// host: runs sandboxed Lua recipes that backfill and migrate PostgreSQL data.
+// Parses the command line, dispatches, and maps every error to one printed
+// line and the exit codes of RECIPE_API.md section 8.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "host/commands.hpp"
+#include "host/errors.hpp"
+
+namespace {
+
+using host::ExitCode;
+
+std::map<std::string, std::string> key_values(const std::vector<std::string>& items,
+                                              const char* option) {
+  std::map<std::string, std::string> pairs;
+  for (const auto& item : items) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw host::UsageError(std::string(option) + " expects NAME=VALUE, got '" + item + "'");
+    pairs[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return pairs;
+}
+
+struct Common {
+  std::optional<std::string> db;
+  std::string ledger_schema;
+};
+
+void add_common(CLI::App* command, Common& common) {
+  command->add_option("--db", common.db, "libpq conninfo or URL (default: DATABASE_URL, then PG*)");
+  command->add_option("--ledger-schema", common.ledger_schema,
+                      "ledger schema (default: HOST_LEDGER_SCHEMA or host_ledger)");
+}
+
+struct RunArgs {
+  std::string recipe;
+  bool dry_run = false;
+  std::vector<std::string> inputs, vars, libs, reports;
+  std::string min_confidence = "high";
+  std::optional<long long> batch_size, limit;
+  std::string commit;
+  bool quiet = false;
+  long long timeout_ms = 10000;
+  long long memory_mb = 512;
+};
+
+void add_run_options(CLI::App* command, RunArgs& args, bool with_dry_run) {
+  command->add_option("RECIPE", args.recipe, "recipe file")->required();
+  if (with_dry_run) command->add_flag("--dry-run", args.dry_run, "do everything, then roll back");
+  command->add_option("--input", args.inputs, "named input file NAME=PATH (CSV or JSON Lines)");
+  command->add_option("--var", args.vars, "recipe variable K=V (read through vars)");
+  command->add_option("--min-confidence", args.min_confidence, "high|medium|low")
+      ->check(CLI::IsMember({"high", "medium", "low"}));
+  command->add_option("--batch-size", args.batch_size, "rows per batch")
+      ->check(CLI::Range(1LL, 1000000LL));
+  command->add_option("--commit", args.commit, "atomic|batch")
+      ->check(CLI::IsMember({"atomic", "batch"}));
+  command->add_option("--lib", args.libs, "folder of shared Lua modules for require");
+  command->add_option("--report", args.reports, "write the report to PATH.json or PATH.md");
+  command->add_option("--limit", args.limit, "process at most N source rows")
+      ->check(CLI::Range(0LL, 1LL << 62));
+  command->add_flag("--quiet", args.quiet, "do not print the report");
+  command->add_option("--timeout-ms", args.timeout_ms, "Lua time limit per row (ms)")
+      ->check(CLI::Range(1LL, 86400000LL));
+  command->add_option("--memory-mb", args.memory_mb, "Lua memory limit (MiB)")
+      ->check(CLI::Range(8LL, 65536LL));
+}
+
+host::RunOptions to_options(const RunArgs& args, const Common& common) {
+  host::RunOptions options;
+  options.recipe_path = args.recipe;
+  options.dry_run = args.dry_run;
+  options.db = common.db;
+  options.ledger_schema = common.ledger_schema;
+  options.inputs = key_values(args.inputs, "--input");
+  options.vars = key_values(args.vars, "--var");
+  host::parse_confidence(args.min_confidence, options.min_confidence);
+  options.batch_size = args.batch_size;
+  if (args.commit == "atomic") options.commit = host::CommitMode::atomic;
+  if (args.commit == "batch") options.commit = host::CommitMode::batch;
+  options.libs = args.libs;
+  options.report_paths = args.reports;
+  options.limit = args.limit;
+  options.quiet = args.quiet;
+  options.limits.time_per_call = std::chrono::milliseconds(args.timeout_ms);
+  options.limits.memory_bytes = static_cast<std::size_t>(args.memory_mb) * 1024 * 1024;
+  return options;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("host");
+  logger->set_pattern("%^%l%$: %v");
+  spdlog::set_default_logger(logger);
+
+  CLI::App app{"host: runs sandboxed Lua recipes that backfill and migrate PostgreSQL data"};
+  app.require_subcommand(1);
+  Common common;
+  RunArgs run_args, check_args, verify_args;
+  std::string run_id;
+  bool dry_run = false, json = false, verbose = false, quiet = false;
+  std::vector<std::string> paths, reports;
+
+  auto* run = app.add_subcommand("run", "run a recipe (add --dry-run to only see what would change)");
+  add_run_options(run, run_args, true);
+  add_common(run, common);
+  auto* check = app.add_subcommand("check", "validate a recipe against the live schema; no writes");
+  add_run_options(check, check_args, false);
+  add_common(check, common);
+  auto* verify = app.add_subcommand(
+      "verify", "dry run that fails (exit 3) unless nothing is left to change and verify passes");
+  add_run_options(verify, verify_args, false);
+  add_common(verify, common);
+  auto* resume = app.add_subcommand("resume", "continue an interrupted batch-mode run");
+  resume->add_option("RUN_ID", run_id)->required();
+  resume->add_option("--report", reports, "write the report to PATH.json or PATH.md");
+  resume->add_flag("--quiet", quiet, "do not print the report");
+  add_common(resume, common);
+  auto* revert = app.add_subcommand("revert", "undo a committed run (conflict-safe)");
+  revert->add_option("RUN_ID", run_id)->required();
+  revert->add_flag("--dry-run", dry_run, "show what reverting would do");
+  revert->add_flag("--json", json, "print the outcome as JSON");
+  add_common(revert, common);
+  auto* runs = app.add_subcommand("runs", "list runs from the ledger");
+  runs->add_flag("--json", json, "print JSON");
+  add_common(runs, common);
+  auto* show = app.add_subcommand("show", "one run: stats, changes, review items, audit");
+  show->add_option("RUN_ID", run_id)->required();
+  show->add_flag("--json", json, "print the JSON report");
+  add_common(show, common);
+  auto* test = app.add_subcommand("test", "run recipe tests (*_test.lua) on a throwaway PostgreSQL");
+  test->add_option("PATH", paths, "test files or folders")->required();
+  test->add_flag("--verbose", verbose, "print what tests show()");
+  auto* demo = app.add_subcommand("demo", "the guided demo on a throwaway PostgreSQL");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "host: usage error: " << e.what() << "\n"
+              << "Run 'host --help' for usage.\n";
+    return static_cast<int>(ExitCode::usage_error);
+  }
+
+  try {
+    ExitCode code = ExitCode::ok;
+    if (*run) code = host::command_run(to_options(run_args, common));
+    else if (*check) code = host::command_check(to_options(check_args, common));
+    else if (*verify) code = host::command_verify(to_options(verify_args, common));
+    else if (*resume) code = host::command_resume(run_id, common.db, common.ledger_schema, reports, quiet);
+    else if (*revert) code = host::command_revert(run_id, dry_run, common.db, common.ledger_schema, json);
+    else if (*runs) code = host::command_runs(common.db, common.ledger_schema, json);
+    else if (*show) code = host::command_show(run_id, common.db, common.ledger_schema, json);
+    else if (*test) code = host::command_test(paths, verbose);
+    else if (*demo) code = host::command_demo();
+    return static_cast<int>(code);
+  } catch (const host::UsageError& e) {
+    std::cerr << "host: usage error: " << e.what() << "\n";
+    return static_cast<int>(ExitCode::usage_error);
+  } catch (const host::DatabaseUnreachable& e) {
+    std::cerr << "host: database unreachable: " << e.what() << "\n";
+    return static_cast<int>(ExitCode::database_unreachable);
+  } catch (const host::RecipeError& e) {
+    std::cerr << "host: error: " << e.what() << "\n";
+    return static_cast<int>(ExitCode::runtime_error);
+  } catch (const host::DatabaseError& e) {
+    std::cerr << "host: database error: " << e.what() << "\n";
+    return static_cast<int>(ExitCode::runtime_error);
+  } catch (const std::exception& e) {
+    std::cerr << "host: error: " << e.what() << "\n";
+    return static_cast<int>(ExitCode::runtime_error);
+  }
+}

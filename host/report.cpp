@@ -1,0 +1,134 @@
+#include "host/report.hpp"
+
+#include <fstream>
+
+#include "host/errors.hpp"
+
+namespace host {
+
+namespace {
+
+std::string text_of(const nlohmann::json& value) {
+  if (value.is_null()) return "NULL";
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump();
+}
+
+// Table cells must not break the Markdown table.
+std::string cell(const nlohmann::json& value) {
+  std::string text = text_of(value), escaped;
+  if (text.size() > 80) text = text.substr(0, 77) + "...";
+  for (char c : text) {
+    if (c == '|') escaped += "\\|";
+    else if (c == '\n') escaped += ' ';
+    else escaped += c;
+  }
+  return escaped;
+}
+
+long long stat(const nlohmann::json& report, const char* name) {
+  return report["stats"].value(name, 0LL);
+}
+
+}  // namespace
+
+std::string markdown_report(const nlohmann::json& report) {
+  std::string md;
+  bool dry = report.value("mode", "") == "dry-run";
+  md += "# Run report: " + report.value("recipe", std::string("?")) + "\n\n";
+  md += "| | |\n|---|---|\n";
+  md += "| Run | `" + report.value("run_id", std::string()) + "` |\n";
+  md += "| Mode | " + std::string(dry ? "dry run (nothing was committed)" : "commit") + " |\n";
+  md += "| Commit | " + report.value("commit", std::string("atomic")) + " |\n";
+  md += "| Status | **" + report.value("status", std::string()) + "** |\n";
+  md += "| Recipe file | `" + report.value("recipe_path", std::string()) + "` |\n";
+  if (report.contains("started_at") && report["started_at"].is_string())
+    md += "| Started | " + report["started_at"].get<std::string>() + " |\n";
+  if (report.contains("duration_ms"))
+    md += "| Duration | " + std::to_string(report["duration_ms"].get<long long>()) + " ms |\n";
+  if (report.contains("error") && report["error"].is_string())
+    md += "\n**Error:** " + report["error"].get<std::string>() + "\n";
+
+  md += "\n## Summary\n\n| scanned | patched | protected | inserted | review | errors | audit events | ids mapped |\n";
+  md += "|---:|---:|---:|---:|---:|---:|---:|---:|\n| ";
+  for (const char* name : {"scanned", "patched", "protected", "inserted", "review", "errors",
+                           "audit_events", "ids_mapped"})
+    md += std::to_string(stat(report, name)) + " | ";
+  md += "\n";
+
+  md += "\n## Changes" + std::string(dry ? " (would be made)" : "") + "\n\n";
+  const auto& changes = report["changes"];
+  const auto& inserts = report.value("inserts", nlohmann::json::array());
+  if (changes.empty() && inserts.empty()) {
+    md += "Nothing to change.\n";
+  } else {
+    md += "| table | column | cells |\n|---|---|---:|\n";
+    for (const auto& change : changes)
+      md += "| " + cell(change["table"]) + " | " + cell(change["column"]) + " | " +
+            std::to_string(change["count"].get<long long>()) + " |\n";
+    for (const auto& insert : inserts)
+      md += "| " + cell(insert["table"]) + " | *(rows inserted)* | " +
+            std::to_string(insert["count"].get<long long>()) + " |\n";
+  }
+  if (stat(report, "protected") > 0)
+    md += "\n" + std::to_string(stat(report, "protected")) +
+          " field(s) already held a value and were left alone (protected).\n";
+
+  const auto& review = report["review"];
+  md += "\n## Review items\n\n";
+  if (review.empty()) {
+    md += "None.\n";
+  } else {
+    md += "Proposed values below the confidence gate; nothing here was written.\n\n";
+    md += "| table | key | column | value | confidence | reason |\n|---|---|---|---|---|---|\n";
+    for (const auto& item : review)
+      md += "| " + cell(item["table"]) + " | " + cell(item["key"]) + " | " + cell(item["column"]) +
+            " | " + cell(item["value"]) + " | " + cell(item["confidence"]) + " | " +
+            cell(item["reason"]) + " |\n";
+  }
+
+  const auto& verify = report["verify"];
+  md += "\n## Verification\n\n";
+  if (verify.empty()) {
+    md += "No checks.\n";
+  } else {
+    md += "| | check | detail |\n|---|---|---|\n";
+    for (const auto& check : verify)
+      md += std::string("| ") + (check["ok"].get<bool>() ? "ok" : "**FAILED**") + " | " +
+            cell(check["check"]) + " | " + cell(check["detail"]) + " |\n";
+  }
+
+  const auto audit = report.value("audit", nlohmann::json::array());
+  md += "\n## Audit events\n\n";
+  if (audit.empty()) {
+    md += "None.\n";
+  } else {
+    md += "| event | row | data |\n|---|---|---|\n";
+    for (const auto& event : audit)
+      md += "| " + cell(event["event"]) + " | " + cell(event["key"]) + " | " + cell(event["data"]) +
+            " |\n";
+  }
+  const auto failed = report.value("failed_rows", nlohmann::json::array());
+  if (!failed.empty()) {
+    md += "\n## Failed rows (skipped)\n\n| row | error |\n|---|---|\n";
+    for (const auto& row : failed) md += "| " + cell(row["key"]) + " | " + cell(row["error"]) + " |\n";
+  }
+  md += "\n## Undo\n\n";
+  if (dry)
+    md += "This was a dry run: nothing was committed, there is nothing to revert.\n";
+  else
+    md += "```\n" + report.value("revert_command", std::string()) + "\n```\n";
+  return md;
+}
+
+void write_report(const nlohmann::json& report, const std::string& path) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  if (!file) throw UsageError("cannot write the report to '" + path + "'");
+  bool markdown = path.size() >= 3 && path.compare(path.size() - 3, 3, ".md") == 0;
+  if (markdown)
+    file << markdown_report(report);
+  else
+    file << report.dump(2) << "\n";
+}
+
+}  // namespace host

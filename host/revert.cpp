@@ -1,0 +1,163 @@
+#include "host/revert.hpp"
+
+#include "host/catalog.hpp"
+#include "host/conninfo.hpp"
+#include "host/database.hpp"
+#include "host/errors.hpp"
+#include "host/ledger.hpp"
+#include "host/sql_text.hpp"
+
+namespace host {
+
+namespace {
+
+constexpr std::size_t k_conflict_list_limit = 1000;
+
+std::vector<std::string> parse_text_array(const pqxx::field& field) {
+  std::vector<std::string> items;
+  auto parser = field.as_array();
+  for (auto item = parser.get_next(); item.first != pqxx::array_parser::juncture::done;
+       item = parser.get_next())
+    if (item.first == pqxx::array_parser::juncture::string_value) items.push_back(item.second);
+  return items;
+}
+
+// "t.a = (k.e->>0)::int AND t.b = (k.e->>1)::text"
+std::string key_match(const TableInfo& table, const std::vector<std::string>& key_columns) {
+  std::string sql;
+  for (std::size_t i = 0; i < key_columns.size(); ++i) {
+    const Column& column = table.require_column(key_columns[i]);
+    sql += (i ? " AND " : "") + ("t." + quote_ident(column.name)) + " = (c.key->>" +
+           std::to_string(i) + ")::" + column.cast_type;
+  }
+  return sql;
+}
+
+}  // namespace
+
+RevertOutcome revert_run(const std::string& run_id, bool dry_run,
+                         const std::optional<std::string>& db, const std::string& ledger_schema) {
+  Database database(resolve_conninfo(db));
+  Ledger ledger(database, ledger_schema);
+  Catalog catalog(database);
+  database.begin();
+  auto run = ledger.find_run(run_id);
+  if (!run) throw UsageError("no run " + run_id + " in the ledger");
+  if (run->mode != "commit") throw UsageError("run " + run_id + " was a dry run: nothing to revert");
+  database.exec("SELECT 1 FROM " + ledger.table("runs") + " WHERE run_id = $1 FOR UPDATE",
+                {run->run_id});
+  RevertOutcome outcome;
+  auto conflicts = nlohmann::json::array();
+  auto changes = database.exec("SELECT seq, op, table_name, column_name, key_columns FROM " +
+                                   ledger.table("changes") +
+                                   " WHERE run_id = $1 ORDER BY seq DESC",
+                               {run->run_id});
+  for (const auto& change : changes) {
+    std::string seq = change[0].c_str(), op = change[1].c_str(), table_name = change[2].c_str();
+    auto key_columns = parse_text_array(change[4]);
+    const TableInfo* table = catalog.find_table(table_name);
+    if (!table) {
+      ++outcome.conflicts;
+      conflicts.push_back({{"table", table_name}, {"reason", "the table no longer exists"}});
+      continue;
+    }
+    std::string match = key_match(*table, key_columns);
+    Params params{run->run_id, seq};
+    if (op == "update") {
+      const Column& column = table->require_column(change[3].c_str());
+      std::string target = "t." + quote_ident(column.name);
+      // Items of the ledger row, then the ones whose cell still holds the run's value.
+      std::string items =
+          "WITH c AS (SELECT k.key, o.old, n.new FROM " + ledger.table("changes") +
+          " l, jsonb_array_elements(l.keys) WITH ORDINALITY AS k(key, i) JOIN unnest(l.old_values) "
+          "WITH ORDINALITY AS o(old, i) USING (i) JOIN unnest(l.new_values) WITH ORDINALITY AS "
+          "n(new, i) USING (i) WHERE l.run_id = $1 AND l.seq = $2::bigint)";
+      auto restored = database.exec(
+          items + ", r AS (UPDATE " + table->qualified_name + " t SET " + quote_ident(column.name) +
+              " = c.old::" + column.cast_type + " FROM c WHERE " + match + " AND " + target +
+              "::text IS NOT DISTINCT FROM c.new RETURNING c.key) "
+              "SELECT c.key::text, c.new, (SELECT " + target + "::text FROM " +
+              table->qualified_name + " t WHERE " + match + "), EXISTS (SELECT 1 FROM " +
+              table->qualified_name + " t WHERE " + match +
+              ") FROM c WHERE c.key NOT IN (SELECT key FROM r)",
+          params);
+      long long total = database
+                            .exec("SELECT jsonb_array_length(keys) FROM " + ledger.table("changes") +
+                                      " WHERE run_id = $1 AND seq = $2::bigint",
+                                  params)[0][0]
+                            .as<long long>();
+      outcome.restored_cells += total - static_cast<long long>(restored.size());
+      for (const auto& row : restored) {
+        ++outcome.conflicts;
+        if (conflicts.size() < k_conflict_list_limit)
+          conflicts.push_back(
+              {{"table", table_name},
+               {"column", column.name},
+               {"key", nlohmann::json::parse(row[0].c_str())},
+               {"run_wrote", row[1].is_null() ? nlohmann::json() : nlohmann::json(row[1].c_str())},
+               {"now", row[2].is_null() ? nlohmann::json() : nlohmann::json(row[2].c_str())},
+               {"reason", std::string(row[3].c_str()) == "t" ? "changed since the run"
+                                                             : "the row no longer exists"}});
+      }
+    } else {
+      std::string items = "WITH c AS (SELECT k.key, v.row_values FROM " + ledger.table("changes") +
+                          " l, jsonb_array_elements(l.keys) WITH ORDINALITY AS k(key, i) JOIN "
+                          "jsonb_array_elements(l.row_values) WITH ORDINALITY AS v(row_values, i) "
+                          "USING (i) WHERE l.run_id = $1 AND l.seq = $2::bigint)";
+      auto kept = database.exec(
+          items + ", d AS (DELETE FROM " + table->qualified_name + " t USING c WHERE " + match +
+              " AND to_jsonb(t) = c.row_values RETURNING c.key) "
+              "SELECT c.key::text FROM c WHERE c.key NOT IN (SELECT key FROM d) AND EXISTS "
+              "(SELECT 1 FROM " + table->qualified_name + " t WHERE " + match + ")",
+          params);
+      long long deleted = database
+                              .exec(items + " SELECT count(*) FROM c WHERE NOT EXISTS (SELECT 1 FROM " +
+                                        table->qualified_name + " t WHERE " + match + ")",
+                                    params)[0][0]
+                              .as<long long>();
+      outcome.deleted_rows += deleted;
+      for (const auto& row : kept) {
+        ++outcome.conflicts;
+        if (conflicts.size() < k_conflict_list_limit)
+          conflicts.push_back({{"table", table_name},
+                               {"key", nlohmann::json::parse(row[0].c_str())},
+                               {"reason", "inserted row changed since the run; kept"}});
+      }
+    }
+  }
+  outcome.report = {{"run_id", run->run_id},      {"recipe", run->recipe},
+                    {"dry_run", dry_run},         {"restored_cells", outcome.restored_cells},
+                    {"deleted_rows", outcome.deleted_rows}, {"conflicts", outcome.conflicts},
+                    {"conflict_items", conflicts}};
+  if (dry_run) {
+    database.rollback();
+  } else {
+    ledger.mark_reverted(run->run_id, outcome.report);
+    database.commit();
+  }
+  return outcome;
+}
+
+std::string describe_revert(const RevertOutcome& outcome) {
+  const auto& report = outcome.report;
+  bool dry = report["dry_run"].get<bool>();
+  std::string text = std::string(dry ? "Would revert" : "Reverted") + " run " +
+                     report["run_id"].get<std::string>() + " (" +
+                     report["recipe"].get<std::string>() + "): " +
+                     std::to_string(outcome.restored_cells) + " cell(s) " +
+                     (dry ? "to restore" : "restored") + ", " +
+                     std::to_string(outcome.deleted_rows) + " inserted row(s) " +
+                     (dry ? "to delete" : "deleted") + ", " + std::to_string(outcome.conflicts) +
+                     " conflict(s).\n";
+  for (const auto& conflict : report["conflict_items"]) {
+    text += "  conflict: " + conflict["table"].get<std::string>();
+    if (conflict.contains("column")) text += "." + conflict["column"].get<std::string>();
+    if (conflict.contains("key")) text += " key " + conflict["key"].dump();
+    if (conflict.contains("run_wrote"))
+      text += ": the run wrote " + conflict["run_wrote"].dump() + ", now " + conflict["now"].dump();
+    text += " (" + conflict["reason"].get<std::string>() + "; left alone)\n";
+  }
+  return text;
+}
+
+}  // namespace host

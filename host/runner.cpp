@@ -1,0 +1,647 @@
+#include "host/runner.hpp"
+
+#include <uuid/uuid.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include <lua.hpp>
+#include <spdlog/spdlog.h>
+
+#include "bindings/lua_value.hpp"
+#include "bindings/module_loader.hpp"
+#include "bindings/primitives.hpp"
+#include "bindings/recipe.hpp"
+#include "bindings/run_context.hpp"
+#include "bindings/verify_helpers.hpp"
+#include "host/catalog.hpp"
+#include "host/conninfo.hpp"
+#include "host/database.hpp"
+#include "host/input_file.hpp"
+#include "host/ledger.hpp"
+#include "host/report.hpp"
+#include "host/table_scan.hpp"
+
+namespace host {
+
+namespace {
+
+constexpr long long k_default_batch_size = 1000;
+constexpr std::size_t k_id_cache_limit = 200000;
+constexpr long long k_report_list_limit = 10000;
+
+std::string new_run_id() {
+  uuid_t id;
+  uuid_generate_random(id);
+  char text[37];
+  uuid_unparse_lower(id, text);
+  return text;
+}
+
+std::string absolute(const std::string& path) {
+  return std::filesystem::absolute(path).lexically_normal().string();
+}
+
+// Runs the work of one source row in its own coroutine, so that its reads can wait
+// for the batch's set-at-a-time answer.
+struct RowTask {
+  lua_State* thread = nullptr;
+  std::size_t index = 0;
+  nlohmann::json key;
+  std::string description;
+};
+
+class Run {
+ public:
+  explicit Run(RunOptions options) : m_options(std::move(options)) {}
+
+  RunOutcome execute();
+  std::vector<std::string> check();
+  // After a failed execute(): rolls back, records the failure in the ledger
+  // (committed runs only) and returns the failure report.
+  nlohmann::json fail(const std::string& message);
+
+ private:
+  void load();
+  std::vector<std::string> validate();
+  void process_batch(std::size_t count,
+                     const std::function<void(lua_State*, std::size_t, RowTask&)>& push_row);
+  void resume(RowTask& task, int arguments);
+  void answer_pending(std::vector<RowTask>& tasks);
+  void run_verify();
+  nlohmann::json build_report(const std::string& status, const std::string& error);
+  void record_failure(const std::string& message);
+
+  RunOptions m_options;
+  std::unique_ptr<Database> m_database;
+  std::unique_ptr<Catalog> m_catalog;
+  std::unique_ptr<Ledger> m_ledger;
+  std::unique_ptr<Sandbox> m_sandbox;
+  RunContext m_context;
+  Recipe m_recipe;
+
+  const TableInfo* m_source = nullptr;
+  std::vector<std::string> m_key;
+  std::vector<std::string> m_columns;
+  CommitMode m_commit_mode = CommitMode::atomic;
+  bool m_commit_per_batch = false;
+  long long m_batch_size = k_default_batch_size;
+  long long m_sequence = 0;
+  bool m_run_row_committed = false;
+  std::vector<FailedRow> m_failed_rows;
+  std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
+};
+
+void Run::load() {
+  std::string conninfo = resolve_conninfo(m_options.db);
+  m_database = std::make_unique<Database>(conninfo);
+  m_catalog = std::make_unique<Catalog>(*m_database);
+  m_ledger = std::make_unique<Ledger>(*m_database, m_options.ledger_schema);
+  m_sandbox = std::make_unique<Sandbox>(m_options.limits);
+  m_context.database = m_database.get();
+  m_context.catalog = m_catalog.get();
+  m_context.ledger = m_ledger.get();
+  m_context.min_confidence = m_options.min_confidence;
+  m_context.vars = m_options.vars;
+  m_context.log = [this](bool warning, const std::string& line) {
+    if (warning)
+      spdlog::warn("[{}] {}", m_context.recipe_name, line);
+    else
+      spdlog::info("[{}] {}", m_context.recipe_name, line);
+  };
+  install_primitives(*m_sandbox, m_context);
+  install_verify_helpers(*m_sandbox, m_context);
+  std::vector<std::string> folders;
+  std::string recipe_folder = std::filesystem::path(m_options.recipe_path).parent_path().string();
+  folders.push_back(recipe_folder.empty() ? "." : recipe_folder);
+  for (const auto& lib : m_options.libs) folders.push_back(lib);
+  folders.push_back(stdlib_folder());
+  install_module_loader(*m_sandbox, folders);
+  m_recipe = load_recipe(*m_sandbox, m_options.recipe_path);
+  m_context.recipe_name = m_recipe.name;
+}
+
+std::vector<std::string> Run::validate() {
+  std::vector<std::string> problems;
+  auto attempt = [&](const std::function<void()>& step) {
+    try {
+      step();
+    } catch (const RecipeError& e) {
+      problems.push_back(e.what());
+    }
+  };
+  if (m_recipe.table) {
+    attempt([&] {
+      m_source = &m_catalog->table(*m_recipe.table);
+      m_key = m_recipe.key.empty() ? m_source->primary_key : m_recipe.key;
+      if (m_key.empty())
+        throw RecipeError("table '" + *m_recipe.table + "' has no primary key; set the recipe's key");
+      for (const auto& k : m_key) m_source->require_column(k);
+      m_columns = m_recipe.columns.empty() ? m_source->column_names() : m_recipe.columns;
+      for (const auto& c : m_columns) m_source->require_column(c);
+      for (const auto& k : m_key)
+        if (std::find(m_columns.begin(), m_columns.end(), k) == m_columns.end())
+          m_columns.push_back(k);
+      for (const auto& condition : m_recipe.where.conditions) {
+        const Column& column = m_source->require_column(condition.column);
+        for (const auto& value : condition.values) {
+          if (!value) continue;
+          m_database->savepoint("host_check");
+          try {
+            m_database->exec("SELECT $1::" + column.cast_type, {value});
+            m_database->release("host_check");
+          } catch (const DatabaseError& e) {
+            m_database->rollback_to("host_check");
+            m_database->release("host_check");
+            throw RecipeError("where." + condition.column + ": " + e.what());
+          }
+        }
+      }
+      if (m_recipe.where.sql) {
+        Params params;
+        m_database->exec_read_only("SELECT 1 FROM " + m_source->qualified_name + " t WHERE " +
+                                       render_filter(m_recipe.where, *m_source, "t", params) +
+                                       " LIMIT 0",
+                                   params);
+      }
+    });
+  }
+  for (const auto& [target, columns] : m_recipe.writes) {
+    attempt([&] {
+      const TableInfo& table = m_catalog->table(target);
+      auto& allowed = m_context.allowed_writes[table.qualified_name];
+      for (const auto& column : columns) {
+        if (column != "*") table.require_column(column);
+        allowed.insert(column);
+      }
+    });
+  }
+  return problems;
+}
+
+void Run::resume(RowTask& task, int arguments) {
+  m_context.current_row = task.index;
+  m_context.current_row_key = task.key;
+  m_context.current_row_description = task.description;
+  m_sandbox->arm_deadline();
+  int status = lua_resume(task.thread, arguments);
+  m_sandbox->disarm_deadline();
+  if (m_context.fatal) std::rethrow_exception(m_context.fatal);
+  if (m_sandbox->limit_breached())
+    throw RecipeError(m_recipe.path + ": " + m_sandbox->breach_message() + " while processing " +
+                      task.description);
+  if (status == LUA_YIELD) {
+    bool waiting = !m_context.pending.empty() && m_context.pending.back().thread == task.thread;
+    if (!waiting) {
+      status = LUA_ERRRUN;
+      lua_pushstring(task.thread, (m_recipe.path + ": each must not yield (coroutine.yield outside "
+                                                  "a coroutine of the recipe's own)").c_str());
+    }
+  }
+  if (status == 0 || status == LUA_YIELD) return;
+  std::string message = lua_type(task.thread, -1) == LUA_TSTRING
+                            ? lua_tostring(task.thread, -1)
+                            : "(error object is a " +
+                                  std::string(luaL_typename(task.thread, -1)) + " value)";
+  message += " [" + task.description + "]";
+  if (!m_recipe.skip_failed_rows) throw RecipeError(message);
+  m_context.writes.drop_row(task.index);
+  m_failed_rows.push_back({task.key, message});
+  ++m_context.stats.errors;
+}
+
+void Run::answer_pending(std::vector<RowTask>& tasks) {
+  auto pending = std::move(m_context.pending);
+  m_context.pending.clear();
+  std::vector<const ReadRequest*> reads;
+  std::vector<std::size_t> read_positions;
+  std::map<std::string, std::vector<std::string>> legacy_by_entity;
+  for (std::size_t i = 0; i < pending.size(); ++i) {
+    if (pending[i].kind == PendingCall::Kind::read) {
+      reads.push_back(&pending[i].read);
+      read_positions.push_back(i);
+    } else {
+      legacy_by_entity[pending[i].entity].push_back(pending[i].legacy_id);
+    }
+  }
+  std::vector<ReadAnswer> answers = answer_reads(*m_database, reads);
+  std::vector<const ReadAnswer*> answer_of(pending.size(), nullptr);
+  for (std::size_t r = 0; r < reads.size(); ++r) answer_of[read_positions[r]] = &answers[r];
+  if (m_context.id_cache.size() > k_id_cache_limit) m_context.id_cache.clear();
+  for (const auto& [entity, legacy_ids] : legacy_by_entity) {
+    auto ids = resolve_ids(*m_database, *m_ledger, m_context.run_id, entity, legacy_ids,
+                           m_context.stats.ids_mapped);
+    for (const auto& [legacy, uuid] : ids) m_context.id_cache[entity + '\x1f' + legacy] = uuid;
+  }
+  std::map<lua_State*, RowTask*> task_of;
+  for (auto& task : tasks) task_of[task.thread] = &task;
+  for (std::size_t i = 0; i < pending.size(); ++i) {
+    const PendingCall& call = pending[i];
+    int pushed;
+    if (call.kind == PendingCall::Kind::read) {
+      pushed = push_read_answer(call.thread, m_context, call, *answer_of[i]);
+    } else {
+      const std::string& uuid = m_context.id_cache.at(call.entity + '\x1f' + call.legacy_id);
+      lua_pushboolean(call.thread, 1);
+      lua_pushlstring(call.thread, uuid.data(), uuid.size());
+      pushed = 2;
+    }
+    resume(*task_of.at(call.thread), pushed);
+  }
+}
+
+void Run::process_batch(std::size_t count,
+                        const std::function<void(lua_State*, std::size_t, RowTask&)>& push_row) {
+  lua_State* L = m_sandbox->state();
+  reset_row_registry(L, m_context);
+  m_context.row_threads.clear();
+  m_context.pending.clear();
+  int top = lua_gettop(L);
+  lua_createtable(L, static_cast<int>(count), 0);  // keeps the row threads alive
+  int anchor = lua_gettop(L);
+  std::vector<RowTask> tasks(count);
+  m_context.writes_enabled = true;
+  for (std::size_t i = 0; i < count; ++i) {
+    RowTask& task = tasks[i];
+    task.thread = lua_newthread(L);
+    lua_rawseti(L, anchor, static_cast<int>(i + 1));
+    task.index = i;
+    m_context.row_threads.insert(task.thread);
+    lua_rawgeti(task.thread, LUA_REGISTRYINDEX, m_recipe.each_ref);
+    push_row(task.thread, i, task);
+    ++m_context.stats.scanned;
+    resume(task, 1);
+  }
+  while (!m_context.pending.empty()) answer_pending(tasks);
+  m_context.writes_enabled = false;
+  m_context.row_threads.clear();
+  m_context.current_row_description = "the recipe";
+  m_context.current_row_key = nullptr;
+  lua_settop(L, top);
+}
+
+void Run::run_verify() {
+  if (m_recipe.verify_ref == -2) return;
+  lua_State* L = m_sandbox->state();
+  int top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, m_recipe.verify_ref);
+  m_sandbox->arm_deadline();
+  int status = lua_pcall(L, 0, 0, 0);
+  m_sandbox->disarm_deadline();
+  if (m_context.fatal) std::rethrow_exception(m_context.fatal);
+  if (status != 0) {
+    std::string message = m_sandbox->limit_breached()
+                              ? m_recipe.path + ": " + m_sandbox->breach_message() + " in verify"
+                              : (lua_tostring(L, -1) ? lua_tostring(L, -1) : "verify failed");
+    lua_settop(L, top);
+    throw RecipeError(message + " [verify]");
+  }
+  lua_settop(L, top);
+}
+
+nlohmann::json Run::build_report(const std::string& status, const std::string& error) {
+  nlohmann::json report;
+  report["run_id"] = m_context.run_id;
+  report["recipe"] = m_recipe.name;
+  report["recipe_path"] = m_recipe.path;
+  report["recipe_version"] = m_recipe.version;
+  report["mode"] = m_options.dry_run ? "dry-run" : "commit";
+  report["commit"] = m_commit_mode == CommitMode::batch ? "batch" : "atomic";
+  report["status"] = status;
+  report["stats"] = m_context.stats.to_json();
+  bool ledger_readable = error.empty() && m_database->in_transaction();
+  report["changes"] = ledger_readable ? m_ledger->change_counts(m_context.run_id) : nlohmann::json::array();
+  report["inserts"] = ledger_readable ? m_ledger->insert_counts(m_context.run_id) : nlohmann::json::array();
+  report["review"] = ledger_readable ? m_ledger->reviews(m_context.run_id, k_report_list_limit)
+                                     : nlohmann::json::array();
+  report["audit"] = ledger_readable ? m_ledger->audit_events(m_context.run_id, k_report_list_limit)
+                                    : nlohmann::json::array();
+  report["failed_rows"] = ledger_readable
+                              ? m_ledger->failed_rows(m_context.run_id, k_report_list_limit)
+                              : nlohmann::json::array();
+  auto checks = nlohmann::json::array();
+  for (const auto& check : m_context.checks)
+    checks.push_back({{"check", check.check}, {"ok", check.ok}, {"detail", check.detail}});
+  report["verify"] = checks;
+  if (!error.empty()) report["error"] = error;
+  report["duration_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - m_started)
+                              .count();
+  report["revert_command"] = "host revert " + m_context.run_id;
+  return report;
+}
+
+RunOutcome Run::execute() {
+  load();
+  auto problems = validate();
+  if (!problems.empty()) throw RecipeError(m_recipe.path + ": " + problems.front());
+  bool resuming = !m_options.resume_run_id.empty();
+  m_commit_mode = m_options.commit.value_or(m_recipe.commit.value_or(CommitMode::atomic));
+  m_commit_per_batch = m_commit_mode == CommitMode::batch && !m_options.dry_run;
+  m_batch_size = m_options.batch_size.value_or(m_recipe.batch_size.value_or(k_default_batch_size));
+  if (m_batch_size < 1) throw UsageError("--batch-size must be at least 1");
+  std::unique_ptr<InputFile> input;
+  if (m_recipe.input) {
+    auto it = m_options.inputs.find(*m_recipe.input);
+    if (it == m_options.inputs.end())
+      throw UsageError(m_recipe.path + ": the recipe reads input '" + *m_recipe.input +
+                       "': pass --input " + *m_recipe.input + "=PATH");
+    input = std::make_unique<InputFile>(it->second);
+  }
+  m_context.run_id = resuming ? m_options.resume_run_id : new_run_id();
+
+  nlohmann::json checkpoint = nlohmann::json::object();
+  m_database->begin();
+  m_ledger->ensure_schema();
+  if (m_commit_per_batch) {
+    auto locked = m_database->exec("SELECT pg_try_advisory_lock(hashtext($1))",
+                                   {"host run " + m_context.run_id});
+    if (std::string(locked[0][0].c_str()) != "t")
+      throw UsageError("run " + m_context.run_id + " is being processed by another host process");
+  }
+  if (resuming) {
+    auto record = m_ledger->find_run(m_context.run_id);
+    if (!record) throw UsageError("no run " + m_context.run_id + " in the ledger");
+    m_context.stats = RunStats::from_json(record->stats);
+    m_sequence = record->last_sequence;
+    checkpoint = record->checkpoint.is_object() ? record->checkpoint : nlohmann::json::object();
+    m_database->exec("UPDATE " + m_ledger->table("runs") +
+                         " SET status = 'running', finished_at = NULL WHERE run_id = $1",
+                     {m_context.run_id});
+  } else {
+    RunRecord record;
+    record.run_id = m_context.run_id;
+    record.recipe = m_recipe.name;
+    record.recipe_path = absolute(m_recipe.path);
+    record.recipe_hash = m_recipe.hash;
+    record.recipe_version = m_recipe.version;
+    record.mode = m_options.dry_run ? "dry-run" : "commit";
+    record.commit_mode = m_commit_mode == CommitMode::batch ? "batch" : "atomic";
+    record.status = "running";
+    nlohmann::json inputs = nlohmann::json::object(), libs = nlohmann::json::array();
+    for (const auto& [name, path] : m_options.inputs) inputs[name] = absolute(path);
+    for (const auto& lib : m_options.libs) libs.push_back(absolute(lib));
+    record.options = {{"recipe_path", absolute(m_recipe.path)},
+                      {"inputs", inputs},
+                      {"vars", m_options.vars},
+                      {"min_confidence", confidence_name(m_options.min_confidence)},
+                      {"batch_size", m_batch_size},
+                      {"commit", record.commit_mode},
+                      {"libs", libs},
+                      {"limit", m_options.limit ? nlohmann::json(*m_options.limit) : nlohmann::json()}};
+    record.checkpoint = checkpoint;
+    record.stats = m_context.stats.to_json();
+    m_ledger->insert_run(record);
+  }
+  if (m_commit_per_batch) {
+    m_database->commit();
+    m_run_row_committed = true;
+  }
+  std::cout << "run_id: " << m_context.run_id << " (recipe " << m_recipe.name << ", "
+            << (m_options.dry_run ? "dry run" : "commit") << ", "
+            << (m_commit_mode == CommitMode::batch ? "batch" : "atomic") << " mode"
+            << (resuming ? ", resumed" : "") << ")" << std::endl;
+
+  std::unique_ptr<TableScan> scan;
+  if (m_source) {
+    Params after;
+    if (checkpoint.contains("after"))
+      for (const auto& v : checkpoint["after"])
+        after.push_back(v.is_null() ? Param{} : Param{v.get<std::string>()});
+    scan = std::make_unique<TableScan>(*m_database, *m_source, m_key, m_columns, m_recipe.where,
+                                       m_batch_size, after);
+  } else if (checkpoint.contains("records")) {
+    input->skip(checkpoint["records"].get<long long>());
+  }
+  long long batch_number = checkpoint.value("batches", 0LL);
+  for (;;) {
+    long long remaining = m_options.limit ? *m_options.limit - m_context.stats.scanned : m_batch_size;
+    if (remaining <= 0) break;
+    std::size_t wanted = static_cast<std::size_t>(std::min(remaining, m_batch_size));
+    if (m_commit_per_batch) m_database->begin();
+    std::size_t count = 0;
+    if (scan) {
+      pqxx::result rows = scan->next();
+      count = std::min<std::size_t>(rows.size(), wanted);
+      if (count > 0)
+        process_batch(count, [&](lua_State* thread, std::size_t i, RowTask& task) {
+          push_result_row(thread, m_context, rows, static_cast<int>(i), 0, m_source, m_key);
+          Params key;
+          for (const auto& k : m_key) {
+            const auto& field = rows[static_cast<int>(i)][k.c_str()];
+            key.push_back(field.is_null() ? Param{} : Param{field.c_str()});
+          }
+          task.key = key_json(m_source, m_key, key);
+          task.description = "row " + describe_key(m_key, key);
+        });
+      if (count > 0) {
+        auto last = nlohmann::json::array();
+        for (const auto& k : m_key) {
+          const auto& field = rows[static_cast<int>(count - 1)][k.c_str()];
+          last.push_back(field.is_null() ? nlohmann::json() : nlohmann::json(field.c_str()));
+        }
+        checkpoint["after"] = last;
+      }
+    } else {
+      auto records = input->next(wanted);
+      count = records.size();
+      if (count > 0)
+        process_batch(count, [&](lua_State* thread, std::size_t i, RowTask& task) {
+          push_json(thread, records[i].fields);
+          task.key = {{"input", *m_recipe.input}, {"line", records[i].line}};
+          task.description = "record " + input->path() + ":" + std::to_string(records[i].line);
+        });
+      checkpoint["records"] = checkpoint.value("records", 0LL) + static_cast<long long>(count);
+    }
+    if (count == 0) {
+      if (m_commit_per_batch) m_database->commit();
+      break;
+    }
+    ++batch_number;
+    std::size_t failed_before = m_failed_rows.size();
+    auto flushed = m_context.writes.flush(*m_database, *m_ledger, m_context.run_id,
+                                          static_cast<int>(batch_number), m_sequence,
+                                          m_recipe.skip_failed_rows ? &m_failed_rows : nullptr);
+    m_context.stats.patched += flushed.patched;
+    m_context.stats.protected_fields += flushed.protected_fields;
+    m_context.stats.inserted += flushed.inserted;
+    m_context.stats.errors += static_cast<long long>(m_failed_rows.size() - failed_before);
+    m_ledger->record_reviews(m_context.run_id, m_sequence, m_context.reviews);
+    m_ledger->record_audit(m_context.run_id, m_sequence, m_context.audit);
+    m_ledger->record_failed_rows(m_context.run_id, m_sequence, m_failed_rows);
+    m_context.reviews.clear();
+    m_context.audit.clear();
+    m_failed_rows.clear();
+    checkpoint["batches"] = batch_number;
+    if (m_commit_per_batch) {
+      m_ledger->update_progress(m_context.run_id, checkpoint, m_context.stats.to_json());
+      m_database->commit();
+    }
+    if (!m_options.quiet)
+      spdlog::debug("batch {}: {} rows scanned so far", batch_number, m_context.stats.scanned);
+    if (scan && count < wanted) break;
+  }
+
+  if (m_commit_per_batch) m_database->begin();
+  run_verify();
+  if (m_options.expect_no_changes) {
+    long long left = m_context.stats.patched + m_context.stats.inserted + m_context.stats.ids_mapped;
+    m_context.checks.push_back({"nothing left to change", left == 0,
+                                left == 0 ? "0 changes"
+                                          : std::to_string(m_context.stats.patched) + " cells, " +
+                                                std::to_string(m_context.stats.inserted) +
+                                                " rows and " +
+                                                std::to_string(m_context.stats.ids_mapped) +
+                                                " id mappings would still change"});
+  }
+  bool verified = std::all_of(m_context.checks.begin(), m_context.checks.end(),
+                              [](const VerifyCheck& c) { return c.ok; });
+  std::string status = verified ? "succeeded" : "verify_failed";
+  nlohmann::json report = build_report(status, "");
+  if (m_options.dry_run) {
+    m_database->rollback();
+  } else {
+    m_ledger->finish_run(m_context.run_id, status, m_context.stats.to_json(), report);
+    m_database->commit();
+  }
+  return {verified ? ExitCode::ok : ExitCode::verify_failed, report};
+}
+
+nlohmann::json Run::fail(const std::string& message) {
+  try {
+    if (m_database && m_database->in_transaction()) m_database->rollback();
+  } catch (const std::exception&) {
+    // The connection is gone; the server has rolled back.
+  }
+  nlohmann::json report = {{"run_id", m_context.run_id.empty() ? nlohmann::json() : nlohmann::json(m_context.run_id)},
+                           {"recipe", m_recipe.name},
+                           {"recipe_path", m_options.recipe_path},
+                           {"mode", m_options.dry_run ? "dry-run" : "commit"},
+                           {"commit", m_commit_mode == CommitMode::batch ? "batch" : "atomic"},
+                           {"status", "failed"},
+                           {"error", message},
+                           {"stats", m_context.stats.to_json()},
+                           {"changes", nlohmann::json::array()},
+                           {"review", nlohmann::json::array()},
+                           {"verify", nlohmann::json::array()}};
+  if (!m_context.run_id.empty()) {
+    report = build_report("failed", message);
+    record_failure(message);
+  }
+  return report;
+}
+
+void Run::record_failure(const std::string& message) {
+  if (!m_database || m_context.run_id.empty() || m_options.dry_run) return;
+  try {
+    m_database->begin();
+    if (!m_run_row_committed && m_options.resume_run_id.empty()) {
+      m_ledger->ensure_schema();
+      RunRecord record;
+      record.run_id = m_context.run_id;
+      record.recipe = m_recipe.name;
+      record.recipe_path = absolute(m_recipe.path);
+      record.recipe_hash = m_recipe.hash;
+      record.recipe_version = m_recipe.version;
+      record.mode = "commit";
+      record.commit_mode = m_commit_mode == CommitMode::batch ? "batch" : "atomic";
+      record.status = "failed";
+      record.options = nlohmann::json::object();
+      record.checkpoint = nlohmann::json::object();
+      record.stats = m_context.stats.to_json();
+      m_ledger->insert_run(record);
+    }
+    m_ledger->finish_run(m_context.run_id, "failed", m_context.stats.to_json(),
+                         build_report("failed", message));
+    m_database->commit();
+  } catch (const std::exception& e) {
+    spdlog::warn("could not record the failed run in the ledger: {}", e.what());
+  }
+}
+
+std::vector<std::string> Run::check() {
+  load();
+  auto problems = validate();
+  if (m_recipe.input && m_options.inputs.count(*m_recipe.input)) {
+    try {
+      InputFile file(m_options.inputs.at(*m_recipe.input));
+      while (!file.next(10000).empty()) {
+      }
+    } catch (const RecipeError& e) {
+      problems.push_back(e.what());
+    }
+  }
+  return problems;
+}
+
+void emit(const RunOptions& options, const nlohmann::json& report) {
+  for (const auto& path : options.report_paths) write_report(report, path);
+  if (!options.quiet) std::cout << "\n" << markdown_report(report) << std::flush;
+}
+
+}  // namespace
+
+RunOutcome run_recipe(RunOptions options) {
+  Run run(options);
+  std::string message;
+  try {
+    RunOutcome outcome = run.execute();
+    emit(options, outcome.report);
+    return outcome;
+  } catch (const DatabaseUnreachable&) {
+    throw;  // nothing can be recorded without the database
+  } catch (const std::exception& e) {
+    message = e.what();
+    auto report = run.fail(message);
+    for (const auto& path : options.report_paths) write_report(report, path);
+    throw;
+  }
+}
+
+std::vector<std::string> check_recipe(const RunOptions& options) {
+  Run run(options);
+  return run.check();
+}
+
+RunOptions resume_options(const std::string& run_id, const std::optional<std::string>& db,
+                          const std::string& ledger_schema) {
+  Database database(resolve_conninfo(db));
+  Ledger ledger(database, ledger_schema);
+  auto record = ledger.find_run(run_id);
+  if (!record) throw UsageError("no run " + run_id + " in the ledger");
+  if (record->mode != "commit") throw UsageError("run " + run_id + " was a dry run; run it again");
+  if (record->status == "succeeded" || record->status == "verify_failed")
+    throw UsageError("run " + run_id + " already finished (" + record->status + ")");
+  if (record->commit_mode != "batch")
+    throw UsageError("run " + run_id +
+                     " used commit = \"atomic\": nothing of it was committed, so there is "
+                     "nothing to resume; run the recipe again");
+  const auto& saved = record->options;
+  RunOptions options;
+  options.db = db;
+  options.ledger_schema = ledger_schema;
+  options.resume_run_id = record->run_id;
+  options.recipe_path = saved.value("recipe_path", record->recipe_path);
+  for (const auto& [name, path] : saved.value("inputs", nlohmann::json::object()).items())
+    options.inputs[name] = path.get<std::string>();
+  for (const auto& [name, value] : saved.value("vars", nlohmann::json::object()).items())
+    options.vars[name] = value.get<std::string>();
+  parse_confidence(saved.value("min_confidence", std::string("high")), options.min_confidence);
+  options.batch_size = saved.value("batch_size", k_default_batch_size);
+  options.commit = CommitMode::batch;
+  for (const auto& lib : saved.value("libs", nlohmann::json::array()))
+    options.libs.push_back(lib.get<std::string>());
+  if (saved.contains("limit") && saved["limit"].is_number())
+    options.limit = saved["limit"].get<long long>();
+  if (!std::filesystem::is_regular_file(options.recipe_path))
+    throw RecipeError(options.recipe_path + ": the recipe of run " + run_id + " is gone");
+  if (text_hash(read_file(options.recipe_path)) != record->recipe_hash)
+    throw RecipeError(options.recipe_path + ": the recipe changed since run " + run_id +
+                      " started; resume refused. Start a new run: recipes are idempotent, so it "
+                      "redoes nothing that is done");
+  return options;
+}
+
+}  // namespace host

@@ -1,0 +1,58 @@
+#pragma once
+// One recipe run, as DESIGN.md's data flow: load, plan, scan in batches, run
+// `each` per row (reads answered set-at-a-time), write per batch with the
+// ledger, commit per mode, verify, report.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bindings/sandbox.hpp"
+#include "host/errors.hpp"
+#include "host/run_types.hpp"
+
+namespace host {
+
+struct RunOptions {
+  std::string recipe_path;
+  bool dry_run = false;
+  std::optional<std::string> db;
+  std::map<std::string, std::string> inputs;
+  std::map<std::string, std::string> vars;
+  Confidence min_confidence = Confidence::high;
+  std::optional<long long> batch_size;
+  std::optional<CommitMode> commit;
+  std::vector<std::string> libs;
+  std::vector<std::string> report_paths;
+  std::optional<long long> limit;
+  std::string ledger_schema;
+  SandboxLimits limits;
+  bool quiet = false;
+  // `host verify`: a dry run that fails (exit 3) if anything is left to change.
+  bool expect_no_changes = false;
+  // `host resume`: the run to continue (options then come from the ledger).
+  std::string resume_run_id;
+};
+
+struct RunOutcome {
+  ExitCode exit = ExitCode::ok;
+  nlohmann::json report;
+};
+
+// Runs (or resumes) a recipe. Errors that stop the run are thrown as the
+// exception types of host/errors.hpp after the ledger has recorded the failure
+// and the report files are written.
+RunOutcome run_recipe(RunOptions options);
+
+// `host check`: loads the recipe and checks every table, column and type it
+// names against the live catalog, writing nothing. Returns the problems found
+// (empty when the recipe is sound); throws for a recipe that does not load.
+std::vector<std::string> check_recipe(const RunOptions& options);
+
+// Options of an earlier run, for `host resume`.
+RunOptions resume_options(const std::string& run_id, const std::optional<std::string>& db,
+                          const std::string& ledger_schema);
+
+}  // namespace host

@@ -1,0 +1,43 @@
+#include "host/table_scan.hpp"
+
+#include "host/catalog.hpp"
+#include "host/database.hpp"
+#include "host/sql_text.hpp"
+
+namespace host {
+
+TableScan::TableScan(Database& database, const TableInfo& table, std::vector<std::string> key,
+                     std::vector<std::string> columns, Filter where, long long batch_size,
+                     Params after)
+    : m_database(database), m_table(table), m_key(std::move(key)), m_columns(std::move(columns)),
+      m_where(std::move(where)), m_batch_size(batch_size), m_after(std::move(after)) {}
+
+pqxx::result TableScan::next() {
+  Params params;
+  std::string predicate = render_filter(m_where, m_table, "t", params);
+  if (!m_after.empty()) {
+    std::string left, right;
+    for (size_t i = 0; i < m_key.size(); ++i) {
+      const Column& column = m_table.require_column(m_key[i]);
+      params.push_back(m_after[i]);
+      left += (i ? ", t." : "t.") + quote_ident(column.name);
+      right += (i ? ", $" : "$") + std::to_string(params.size()) + "::" + column.cast_type;
+    }
+    predicate = "(" + left + ") > (" + right + ") AND " + predicate;
+  }
+  std::string sql = "SELECT " + column_list(m_columns, "t") + " FROM " + m_table.qualified_name +
+                    " t WHERE " + predicate + " ORDER BY " + column_list(m_key, "t") + " LIMIT " +
+                    std::to_string(m_batch_size);
+  auto rows = m_where.sql ? m_database.exec_read_only(sql, params) : m_database.exec(sql, params);
+  if (!rows.empty()) {
+    const auto& last = rows[static_cast<int>(rows.size()) - 1];
+    m_after.clear();
+    for (const auto& k : m_key) {
+      const auto& field = last[k.c_str()];
+      m_after.push_back(field.is_null() ? Param{} : Param{field.c_str()});
+    }
+  }
+  return rows;
+}
+
+}  // namespace host

@@ -1,0 +1,39 @@
+#pragma once
+// Keyset pagination over a table: WHERE key > last ORDER BY key LIMIT n, never
+// OFFSET, composite keys compared as rows. Memory stays one batch whatever the size.
+#include <string>
+#include <vector>
+
+#include <pqxx/result>
+
+#include "host/filter.hpp"
+
+namespace host {
+
+class Database;
+struct TableInfo;
+
+class TableScan {
+ public:
+  // `columns` must include the key columns. `after` resumes past that key.
+  TableScan(Database& database, const TableInfo& table, std::vector<std::string> key,
+            std::vector<std::string> columns, Filter where, long long batch_size,
+            Params after = {});
+
+  // The next batch (empty when the scan is done).
+  pqxx::result next();
+  // The key of the last row returned (empty before the first batch).
+  const Params& last_key() const { return m_after; }
+  const std::vector<std::string>& key() const { return m_key; }
+
+ private:
+  Database& m_database;
+  const TableInfo& m_table;
+  std::vector<std::string> m_key;
+  std::vector<std::string> m_columns;
+  Filter m_where;
+  long long m_batch_size;
+  Params m_after;
+};
+
+}  // namespace host

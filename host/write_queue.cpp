@@ -1,0 +1,392 @@
+#include "host/write_queue.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "host/catalog.hpp"
+#include "host/database.hpp"
+#include "host/errors.hpp"
+#include "host/ledger.hpp"
+#include "host/sql_text.hpp"
+
+namespace host {
+
+namespace {
+
+const char* const k_flush_savepoint = "host_flush";
+
+// Thrown while probing item by item: the first write the database refused.
+struct ProbeFailed {
+  const QueuedWrite* item;
+  std::string message;
+};
+
+std::string joined(const Params& values) {
+  std::string text;
+  for (const auto& v : values) {
+    text += v ? "v" + *v : std::string("n");
+    text += '\x1f';
+  }
+  return text;
+}
+
+std::string param_ref(size_t index, const std::string& cast) {
+  return "$" + std::to_string(index) + "::" + cast;
+}
+
+std::string short_value(const Param& value) {
+  if (!value) return "NULL";
+  std::string text = *value;
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return "'" + text + "'";
+}
+
+class Sender {
+ public:
+  Sender(Database& database, Ledger& ledger, const std::string& run_id, int batch,
+         long long& sequence)
+      : m_database(database), m_ledger(ledger), m_run_id(run_id), m_batch(batch),
+        m_sequence(sequence) {}
+
+  // Inserts the rows that are absent; returns the match keys of the rows inserted.
+  std::set<std::string> send_inserts(const std::vector<const QueuedWrite*>& items,
+                                     FlushResult& result) {
+    const QueuedWrite& first = *items.front();
+    const TableInfo& table = *first.table;
+    const auto& columns = first.columns;
+    const auto& match_columns = first.key_columns;
+    const auto& ledger_columns = table.primary_key.empty() ? match_columns : table.primary_key;
+
+    Params params;
+    std::string unnest_args, v_names, casts;
+    for (size_t c = 0; c < columns.size(); ++c) {
+      Params column_values;
+      for (const auto* item : items) column_values.push_back(item->values[c]);
+      params.push_back(array_literal(column_values));
+      if (c) {
+        unnest_args += ", ";
+        v_names += ", ";
+        casts += ", ";
+      }
+      unnest_args += param_ref(params.size(), "text[]");
+      v_names += "c" + std::to_string(c);
+      casts += "v.c" + std::to_string(c) + "::" + table.require_column(columns[c]).cast_type;
+    }
+    std::string exists_condition;
+    for (const auto& key_column : match_columns) {
+      size_t c = std::find(columns.begin(), columns.end(), key_column) - columns.begin();
+      if (!exists_condition.empty()) exists_condition += " AND ";
+      exists_condition += "e." + quote_ident(key_column) + " = v.c" + std::to_string(c) +
+                          "::" + table.require_column(key_column).cast_type;
+    }
+    auto key_array = [&](const std::vector<std::string>& key_columns) {
+      std::string text = "jsonb_build_array(";
+      for (size_t i = 0; i < key_columns.size(); ++i)
+        text += (i ? ", t." : "t.") + quote_ident(key_columns[i]) + "::text";
+      return text + ")";
+    };
+    std::string sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
+                      ")), ins AS (INSERT INTO " + table.qualified_name + " AS t (" +
+                      column_list(columns) + ") SELECT " + casts +
+                      " FROM v WHERE NOT EXISTS (SELECT 1 FROM " + table.qualified_name +
+                      " e WHERE " + exists_condition + ") ON CONFLICT DO NOTHING RETURNING " +
+                      key_array(ledger_columns) + " AS ledger_key, " + key_array(match_columns) +
+                      " AS match_key, to_jsonb(t) AS row_values)";
+    sql += ledger_insert(params, "insert", table, "", ledger_columns, first,
+                         "jsonb_agg(ledger_key), NULL::text[], NULL::text[], jsonb_agg(row_values)",
+                         "ins");
+    sql += " SELECT match_key::text FROM ins";
+    auto rows = m_database.exec(sql, params);
+    std::set<std::string> inserted;
+    for (const auto& row : rows) {
+      auto key = nlohmann::json::parse(row[0].c_str());
+      Params values;
+      for (const auto& v : key) values.push_back(v.is_null() ? Param{} : Param{v.get<std::string>()});
+      inserted.insert(joined(values));
+    }
+    result.inserted += static_cast<long long>(rows.size());
+    return inserted;
+  }
+
+  // Updates the cells whose guard still holds; returns how many changed.
+  long long send_updates(const std::vector<const QueuedWrite*>& items) {
+    const QueuedWrite& first = *items.front();
+    const TableInfo& table = *first.table;
+    const Column& column = table.require_column(first.column);
+    const auto& key_columns = first.key_columns;
+    bool compare = first.kind == WriteKind::patch_if;
+
+    Params params;
+    std::string unnest_args, v_names;
+    for (size_t k = 0; k < key_columns.size(); ++k) {
+      Params key_values;
+      for (const auto* item : items) key_values.push_back(item->key[k]);
+      params.push_back(array_literal(key_values));
+      unnest_args += param_ref(params.size(), "text[]") + ", ";
+      v_names += "k" + std::to_string(k) + ", ";
+    }
+    Params values, expected;
+    for (const auto* item : items) {
+      values.push_back(item->value);
+      expected.push_back(item->expected);
+    }
+    params.push_back(array_literal(values));
+    unnest_args += param_ref(params.size(), "text[]");
+    v_names += "val";
+    if (compare) {
+      params.push_back(array_literal(expected));
+      unnest_args += ", " + param_ref(params.size(), "text[]");
+      v_names += ", exp";
+    }
+    std::string target = "t." + quote_ident(column.name);
+    auto guard = [&](const std::string& source) {
+      std::string empty = empty_condition(column, target, first.empty);
+      if (!compare) return empty;
+      return "((" + source + ".exp IS NULL AND " + empty + ") OR " + target + " = " + source +
+             ".exp::" + column.cast_type + ")";
+    };
+    std::string join_v, join_cur, select_keys, returning_keys;
+    for (size_t k = 0; k < key_columns.size(); ++k) {
+      const Column& key_column = table.require_column(key_columns[k]);
+      std::string name = quote_ident(key_column.name), alias = "k" + std::to_string(k);
+      std::string sep = k ? " AND " : "";
+      join_v += sep + "t." + name + " = v." + alias + "::" + key_column.cast_type;
+      join_cur += sep + "t." + name + " = cur." + alias;
+      select_keys += "t." + name + " AS " + alias + ", ";
+      returning_keys += std::string(k ? ", " : "") + "t." + name + "::text";
+    }
+    std::string bound;
+    if (key_columns.size() == 1) {
+      // Bounding by the batch's key range keeps the planner from scanning the table.
+      const Column& key_column = table.require_column(key_columns[0]);
+      std::string cast = "v.k0::" + key_column.cast_type;
+      bound = " AND t." + quote_ident(key_column.name) + " BETWEEN (SELECT min(" + cast +
+              ") FROM v) AND (SELECT max(" + cast + ") FROM v)";
+    }
+    std::string sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
+                      ")), cur AS (SELECT " + select_keys + target + "::text AS old, v.val" +
+                      (compare ? ", v.exp" : "") + " FROM " + table.qualified_name +
+                      " t JOIN v ON " + join_v + bound + " WHERE " + guard("v") +
+                      " FOR UPDATE OF t), upd AS (UPDATE " + table.qualified_name + " t SET " +
+                      quote_ident(column.name) + " = cur.val::" + column.cast_type +
+                      " FROM cur WHERE " + join_cur + " AND " + guard("cur") +
+                      " RETURNING jsonb_build_array(" + returning_keys +
+                      ") AS row_key, cur.old, " + target + "::text AS new)";
+    sql += ledger_insert(params, "update", table, column.name, key_columns, first,
+                         "jsonb_agg(row_key), array_agg(old), array_agg(new), NULL::jsonb", "upd");
+    sql += " SELECT count(*) FROM upd";
+    return m_database.exec(sql, params)[0][0].as<long long>();
+  }
+
+ private:
+  std::string ledger_insert(Params& params, const std::string& op, const TableInfo& table,
+                            const std::string& column, const std::vector<std::string>& key_columns,
+                            const QueuedWrite& first, const std::string& aggregates,
+                            const std::string& source) {
+    auto add = [&](Param value) {
+      params.push_back(std::move(value));
+      return "$" + std::to_string(params.size());
+    };
+    std::string run = add(m_run_id), seq = add(std::to_string(++m_sequence)),
+                batch = add(std::to_string(m_batch)), table_name = add(table.display_name),
+                column_name = add(column.empty() ? Param{} : Param{column}),
+                keys = add(array_literal(Params(key_columns.begin(), key_columns.end()))),
+                confidence = add(std::string(confidence_name(first.confidence))),
+                reason = add(first.reason.empty() ? Param{} : Param{first.reason});
+    return ", led AS (INSERT INTO " + m_ledger.table("changes") +
+           " (run_id, seq, batch, op, table_name, column_name, key_columns, keys, old_values, "
+           "new_values, row_values, confidence, reason) SELECT " + run + "::uuid, " + seq +
+           "::bigint, " + batch + "::int, '" + op + "', " + table_name + ", " + column_name +
+           ", " + keys + "::text[], " + aggregates + ", " + confidence + ", " + reason + " FROM " +
+           source + " HAVING count(*) > 0)";
+  }
+
+  Database& m_database;
+  Ledger& m_ledger;
+  const std::string& m_run_id;
+  int m_batch;
+  long long& m_sequence;
+};
+
+bool is_insert(const QueuedWrite& w) {
+  return w.kind == WriteKind::insert_if_absent || w.kind == WriteKind::fill_from;
+}
+
+std::string insert_group(const QueuedWrite& w) {
+  std::string key = w.table->qualified_name + '\x1e';
+  for (const auto& c : w.columns) key += c + '\x1f';
+  key += '\x1e';
+  for (const auto& c : w.key_columns) key += c + '\x1f';
+  return key + '\x1e' + confidence_name(w.confidence) + '\x1e' + w.reason;
+}
+
+std::string update_group(const QueuedWrite& w) {
+  std::string key = w.table->qualified_name + '\x1e' + w.column + '\x1e' +
+                    (w.kind == WriteKind::patch_if ? "if" : "empty") +
+                    (w.empty == EmptyRule::blank ? "b" : "n") + '\x1e';
+  for (const auto& c : w.key_columns) key += c + '\x1f';
+  return key + '\x1e' + confidence_name(w.confidence) + '\x1e' + w.reason;
+}
+
+// Groups in first-seen order.
+template <typename KeyFn>
+std::vector<std::vector<const QueuedWrite*>> group_by(const std::vector<const QueuedWrite*>& items,
+                                                       KeyFn key_of) {
+  std::vector<std::vector<const QueuedWrite*>> groups;
+  std::map<std::string, size_t> index;
+  for (const auto* item : items) {
+    auto [it, added] = index.emplace(key_of(*item), groups.size());
+    if (added) groups.emplace_back();
+    groups[it->second].push_back(item);
+  }
+  return groups;
+}
+
+// Runs `send` for the whole group, or item by item in savepoints when probing.
+template <typename SendFn>
+void send_group(Database& database, const std::vector<const QueuedWrite*>& group, bool probe,
+                SendFn send) {
+  if (!probe) {
+    send(group);
+    return;
+  }
+  for (const auto* item : group) {
+    database.savepoint("host_probe");
+    try {
+      send(std::vector<const QueuedWrite*>{item});
+      database.release("host_probe");
+    } catch (const DatabaseError& error) {
+      database.rollback_to("host_probe");
+      database.release("host_probe");
+      throw ProbeFailed{item, error.what()};
+    }
+  }
+}
+
+FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id, int batch,
+                  long long& sequence, const std::vector<QueuedWrite>& writes, bool probe) {
+  Sender sender(database, ledger, run_id, batch, sequence);
+  FlushResult result;
+  std::vector<const QueuedWrite*> inserts, updates;
+  for (const auto& w : writes) (is_insert(w) ? inserts : updates).push_back(&w);
+
+  // Rows first, so that patches queued for rows of this batch find them.
+  std::vector<QueuedWrite> fills;  // fill_from on rows that already existed
+  for (const auto& group : group_by(inserts, insert_group)) {
+    std::set<std::string> seen;
+    std::vector<const QueuedWrite*> unique, duplicates;
+    for (const auto* item : group) {
+      Params key;
+      for (const auto& k : item->key_columns) {
+        size_t c = std::find(item->columns.begin(), item->columns.end(), k) - item->columns.begin();
+        key.push_back(item->values[c]);
+      }
+      (seen.insert(joined(key)).second ? unique : duplicates).push_back(item);
+    }
+    std::set<std::string> inserted;
+    send_group(database, unique, probe, [&](const std::vector<const QueuedWrite*>& items) {
+      auto keys = sender.send_inserts(items, result);
+      inserted.insert(keys.begin(), keys.end());
+    });
+    for (const auto* item : group) {
+      if (item->kind != WriteKind::fill_from) continue;
+      Params key;
+      for (const auto& k : item->key_columns) {
+        size_t c = std::find(item->columns.begin(), item->columns.end(), k) - item->columns.begin();
+        key.push_back(item->values[c]);
+      }
+      bool was_inserted = inserted.count(joined(key)) &&
+                          std::find(duplicates.begin(), duplicates.end(), item) == duplicates.end();
+      if (was_inserted) continue;
+      for (size_t c = 0; c < item->columns.size(); ++c) {
+        const auto& name = item->columns[c];
+        if (!item->values[c] ||
+            std::find(item->key_columns.begin(), item->key_columns.end(), name) !=
+                item->key_columns.end())
+          continue;
+        QueuedWrite fill = *item;
+        fill.kind = WriteKind::patch_if_empty;
+        fill.key = key;
+        fill.column = name;
+        fill.value = item->values[c];
+        fills.push_back(std::move(fill));
+      }
+    }
+  }
+  for (const auto& fill : fills) updates.push_back(&fill);
+
+  for (const auto& group : group_by(updates, update_group)) {
+    std::set<std::string> seen;
+    std::vector<const QueuedWrite*> unique;
+    for (const auto* item : group) {
+      if (seen.insert(joined(item->key)).second)
+        unique.push_back(item);
+      else
+        ++result.protected_fields;  // the same cell twice in one batch: the first call wins
+    }
+    send_group(database, unique, probe, [&](const std::vector<const QueuedWrite*>& items) {
+      long long changed = sender.send_updates(items);
+      result.patched += changed;
+      result.protected_fields += static_cast<long long>(items.size()) - changed;
+    });
+  }
+  return result;
+}
+
+std::string describe_failure(const QueuedWrite& item, const std::string& message) {
+  std::string where = item.call_site.empty() ? "" : item.call_site + " ";
+  if (is_insert(item)) {
+    std::string row;
+    for (size_t c = 0; c < item.columns.size(); ++c)
+      row += (c ? ", " : "") + item.columns[c] + "=" + short_value(item.values[c]);
+    return where + "cannot insert into " + item.table->display_name + " (" + row + ") for " +
+           item.row_description + ": " + message;
+  }
+  const Column& column = item.table->require_column(item.column);
+  return where + "cannot write " + short_value(item.value) + " to " + item.table->display_name +
+         "." + item.column + " (" + column.type + ") for " + item.row_description + " [key " +
+         describe_key(item.key_columns, item.key) + "]: " + message;
+}
+
+}  // namespace
+
+void WriteQueue::drop_row(std::size_t row_index) {
+  m_writes.erase(std::remove_if(m_writes.begin(), m_writes.end(),
+                                [&](const QueuedWrite& w) { return w.row_index == row_index; }),
+                 m_writes.end());
+}
+
+FlushResult WriteQueue::flush(Database& database, Ledger& ledger, const std::string& run_id,
+                              int batch, long long& sequence, std::vector<FailedRow>* failed) {
+  for (;;) {
+    if (m_writes.empty()) return {};
+    database.savepoint(k_flush_savepoint);
+    try {
+      auto result = apply(database, ledger, run_id, batch, sequence, m_writes, false);
+      database.release(k_flush_savepoint);
+      m_writes.clear();
+      return result;
+    } catch (const DatabaseError& error) {
+      database.rollback_to(k_flush_savepoint);
+      if (!error.is_bad_value()) throw;
+      const QueuedWrite* culprit = nullptr;
+      std::string message = error.what();
+      try {
+        apply(database, ledger, run_id, batch, sequence, m_writes, true);
+      } catch (const ProbeFailed& probe) {
+        culprit = probe.item;
+        message = probe.message;
+      }
+      database.rollback_to(k_flush_savepoint);
+      database.release(k_flush_savepoint);
+      if (!culprit) throw RecipeError("the batch's writes failed: " + message);
+      std::string text = describe_failure(*culprit, message);
+      if (!failed) throw RecipeError(text);
+      failed->push_back({culprit->row_key, text});
+      drop_row(culprit->row_index);
+    }
+  }
+}
+
+}  // namespace host

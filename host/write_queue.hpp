@@ -1,0 +1,67 @@
+#pragma once
+// Writes queued by the primitives of one batch, sent as a few set-based
+// statements that carry their own guards ("still empty", "still equals") and
+// write their ledger rows in the same statement.
+#include <string>
+#include <vector>
+
+#include "host/filter.hpp"
+#include "host/run_types.hpp"
+
+namespace host {
+
+class Database;
+class Ledger;
+
+enum class WriteKind { patch_if_empty, patch_if, insert_if_absent, fill_from };
+
+struct QueuedWrite {
+  WriteKind kind = WriteKind::patch_if_empty;
+  const TableInfo* table = nullptr;
+  // Updates: the row's key. Inserts: the columns deciding "already there".
+  std::vector<std::string> key_columns;
+  Params key;
+  // Updates.
+  std::string column;
+  Param value;
+  Param expected;  // patch_if: nullopt means "expected empty"
+  // Inserts and fill_from: columns sorted by name, and their values.
+  std::vector<std::string> columns;
+  Params values;
+
+  Confidence confidence = Confidence::high;
+  std::string reason;
+  EmptyRule empty = EmptyRule::blank;
+
+  std::size_t row_index = 0;  // the source row whose `each` queued it
+  std::string call_site;      // "recipe.lua:12:" for errors found at flush time
+  std::string row_description;  // "row id=5" / "record projects.csv:7"
+  nlohmann::json row_key;
+};
+
+struct FlushResult {
+  long long patched = 0;
+  long long protected_fields = 0;
+  long long inserted = 0;
+};
+
+class WriteQueue {
+ public:
+  void push(QueuedWrite write) { m_writes.push_back(std::move(write)); }
+  // Forgets what the given source row queued (its `each` failed, on_error = "skip").
+  void drop_row(std::size_t row_index);
+  bool empty() const { return m_writes.empty(); }
+  void clear() { m_writes.clear(); }
+
+  // Sends everything queued, with ledger rows, inside the caller's transaction,
+  // and empties the queue. A value the database refuses becomes a RecipeError
+  // naming the call site, row key, column and value; with `failed` given
+  // (on_error = "skip") that row's writes are dropped and listed there instead.
+  FlushResult flush(Database& database, Ledger& ledger, const std::string& run_id, int batch,
+                    long long& sequence, std::vector<FailedRow>* failed);
+
+ private:
+  std::vector<QueuedWrite> m_writes;
+};
+
+}  // namespace host
