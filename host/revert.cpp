@@ -48,6 +48,15 @@ RevertOutcome revert_run(const std::string& run_id, bool dry_run,
                 {run->run_id});
   RevertOutcome outcome;
   auto conflicts = nlohmann::json::array();
+  if (!run->reverted_at.empty()) {
+    // Reverting twice must not undo what happened after the first revert.
+    database.rollback();
+    outcome.report = {{"run_id", run->run_id}, {"recipe", run->recipe}, {"dry_run", dry_run},
+                      {"already_reverted_at", run->reverted_at}, {"restored_cells", 0},
+                      {"deleted_rows", 0}, {"conflicts", 0},
+                      {"conflict_items", nlohmann::json::array()}};
+    return outcome;
+  }
   auto changes = database.exec("SELECT seq, op, table_name, column_name, key_columns FROM " +
                                    ledger.table("changes") +
                                    " WHERE run_id = $1 ORDER BY seq DESC",
@@ -141,6 +150,9 @@ RevertOutcome revert_run(const std::string& run_id, bool dry_run,
 std::string describe_revert(const RevertOutcome& outcome) {
   const auto& report = outcome.report;
   bool dry = report["dry_run"].get<bool>();
+  if (report.contains("already_reverted_at"))
+    return "Run " + report["run_id"].get<std::string>() + " was already reverted at " +
+           report["already_reverted_at"].get<std::string>() + "; nothing to do.\n";
   std::string text = std::string(dry ? "Would revert" : "Reverted") + " run " +
                      report["run_id"].get<std::string>() + " (" +
                      report["recipe"].get<std::string>() + "): " +
