@@ -49,7 +49,9 @@ void push_pg_value(lua_State* L, const char* text, std::size_t length, unsigned 
       return;
     case k_int8_oid: {
       long long value = std::strtoll(text, nullptr, 10);
-      if (std::llabs(value) <= static_cast<long long>(k_max_exact_integer))
+      // Compared as a range: llabs(LLONG_MIN) is undefined behaviour.
+      const auto limit = static_cast<long long>(k_max_exact_integer);
+      if (value >= -limit && value <= limit)
         lua_pushnumber(L, static_cast<double>(value));
       else
         lua_pushlstring(L, text, length);

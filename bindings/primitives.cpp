@@ -638,7 +638,7 @@ void push_result_row(lua_State* L, RunContext& context, const pqxx::result& resu
   origin.table = origin_table;
   origin.key_columns = key_columns;
   for (const auto& key : key_columns) {
-    const auto& field = tuple[key.c_str()];
+    const auto& field = field_named(tuple, key);
     origin.key.push_back(field.is_null() ? Param{} : Param{field.c_str()});
   }
   context.rows.push_back(std::move(origin));

@@ -1,6 +1,7 @@
 #include "bindings/sandbox.hpp"
 
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 #include <lua.hpp>
@@ -45,6 +46,27 @@ int guarded_rawset(lua_State* L) {
   lua_rawset(L, 1);
   return 1;
 }
+
+int report_limit_breached(lua_State* L) {
+  void* self = nullptr;
+  lua_getallocf(L, &self);
+  lua_pushboolean(L, static_cast<Sandbox*>(self)->limit_breached());
+  return 1;
+}
+
+// pcall and xpcall wrapped in Lua (so that a primitive may still yield inside
+// them) to re-raise once a limit is breached: otherwise
+// `while true do pcall(function() while true do end end) end` would swallow the
+// time-limit error forever.
+constexpr const char* k_limit_aware_pcall = R"lua(
+local raw_pcall, raw_xpcall, limit_breached, raise = ...
+local function pass_on(ok, ...)
+  if not ok and limit_breached() then raise((...), 0) end
+  return ok, ...
+end
+return function(f, ...) return pass_on(raw_pcall(f, ...)) end,
+       function(f, handler, ...) return pass_on(raw_xpcall(f, handler, ...)) end
+)lua";
 
 int throw_on_panic(lua_State* L) {
   const char* message = lua_tostring(L, -1);
@@ -160,6 +182,15 @@ void Sandbox::install_policy() {
     lua_setfield(L, protected_index, library.c_str());
     lua_settop(L, protected_index);
   }
+  if (luaL_loadbuffer(L, k_limit_aware_pcall, std::strlen(k_limit_aware_pcall), "=pcall") != 0)
+    throw std::runtime_error("cannot load the pcall wrappers");
+  lua_getfield(L, protected_index, "pcall");
+  lua_getfield(L, protected_index, "xpcall");
+  lua_pushcfunction(L, report_limit_breached);
+  lua_getfield(L, protected_index, "error");
+  lua_call(L, 4, 2);
+  lua_setfield(L, protected_index, "xpcall");
+  lua_setfield(L, protected_index, "pcall");
   // The globals proxy.
   lua_newtable(L);
   int globals_index = lua_gettop(L);

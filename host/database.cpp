@@ -1,10 +1,12 @@
 #include "host/database.hpp"
 
+#include <cstring>
 #include <pqxx/except>
 #include <pqxx/prepared_statement>
 
 #include "host/conninfo.hpp"
 #include "host/errors.hpp"
+#include "host/sql_text.hpp"
 
 namespace host {
 
@@ -51,7 +53,8 @@ pqxx::result Database::guarded(Fn&& fn) {
       throw DatabaseUnreachable("lost the connection to the database: " +
                                 scrub_secrets(first_line(e.what()), m_conninfo));
     std::string message = first_line(e.what());
-    if (message.rfind("ERROR:", 0) == 0) message = message.substr(7);
+    if (message.rfind("ERROR:", 0) == 0)
+      message.erase(0, message.find_first_not_of(' ', std::strlen("ERROR:")));
     throw DatabaseError(scrub_secrets(message, m_conninfo), e.sqlstate());
   } catch (const pqxx::in_doubt_error& e) {
     throw DatabaseUnreachable("lost the connection during commit; the outcome is unknown: " +
@@ -100,5 +103,9 @@ pqxx::result Database::exec_read_only(const std::string& sql, const Params& para
 void Database::savepoint(const std::string& name) { exec("SAVEPOINT " + name); }
 void Database::rollback_to(const std::string& name) { exec("ROLLBACK TO SAVEPOINT " + name); }
 void Database::release(const std::string& name) { exec("RELEASE SAVEPOINT " + name); }
+
+pqxx::field field_named(const pqxx::row& row, const std::string& column) {
+  return row[quote_ident(column).c_str()];
+}
 
 }  // namespace host

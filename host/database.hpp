@@ -56,4 +56,8 @@ class Database {
   bool m_in_transaction = false;
 };
 
+// The field of `row` whose column is named exactly `column`. libpq folds an
+// unquoted name to lower case, so the name is looked up quoted.
+pqxx::field field_named(const pqxx::row& row, const std::string& column);
+
 }  // namespace host

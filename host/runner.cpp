@@ -125,10 +125,15 @@ void Run::load() {
 
 std::vector<std::string> Run::validate() {
   std::vector<std::string> problems;
+  // The probes of `where` values and SQL need savepoints, hence a transaction;
+  // nothing they do is kept.
+  m_database->begin();
   auto attempt = [&](const std::function<void()>& step) {
     try {
       step();
     } catch (const RecipeError& e) {
+      problems.push_back(e.what());
+    } catch (const DatabaseError& e) {
       problems.push_back(e.what());
     }
   };
@@ -178,6 +183,7 @@ std::vector<std::string> Run::validate() {
       }
     });
   }
+  m_database->rollback();
   return problems;
 }
 
@@ -364,7 +370,10 @@ RunOutcome Run::execute() {
   if (resuming) {
     auto record = m_ledger->find_run(m_context.run_id);
     if (!record) throw UsageError("no run " + m_context.run_id + " in the ledger");
-    m_context.stats = RunStats::from_json(record->stats);
+    // Only what committed batches did counts: the ledger's run stats also hold the
+    // batch that failed and was rolled back.
+    if (record->checkpoint.is_object() && record->checkpoint.contains("stats"))
+      m_context.stats = RunStats::from_json(record->checkpoint["stats"]);
     m_sequence = record->last_sequence;
     checkpoint = record->checkpoint.is_object() ? record->checkpoint : nlohmann::json::object();
     m_database->exec("UPDATE " + m_ledger->table("runs") +
@@ -430,7 +439,7 @@ RunOutcome Run::execute() {
           push_result_row(thread, m_context, rows, static_cast<int>(i), 0, m_source, m_key);
           Params key;
           for (const auto& k : m_key) {
-            const auto& field = rows[static_cast<int>(i)][k.c_str()];
+            const auto& field = field_named(rows[static_cast<int>(i)], k);
             key.push_back(field.is_null() ? Param{} : Param{field.c_str()});
           }
           task.key = key_json(m_source, m_key, key);
@@ -439,7 +448,7 @@ RunOutcome Run::execute() {
       if (count > 0) {
         auto last = nlohmann::json::array();
         for (const auto& k : m_key) {
-          const auto& field = rows[static_cast<int>(count - 1)][k.c_str()];
+          const auto& field = field_named(rows[static_cast<int>(count - 1)], k);
           last.push_back(field.is_null() ? nlohmann::json() : nlohmann::json(field.c_str()));
         }
         checkpoint["after"] = last;
@@ -476,6 +485,7 @@ RunOutcome Run::execute() {
     m_failed_rows.clear();
     checkpoint["batches"] = batch_number;
     if (m_commit_per_batch) {
+      checkpoint["stats"] = m_context.stats.to_json();
       m_ledger->update_progress(m_context.run_id, checkpoint, m_context.stats.to_json());
       m_database->commit();
     }

@@ -33,7 +33,7 @@ pqxx::result TableScan::next() {
     const auto& last = rows[static_cast<int>(rows.size()) - 1];
     m_after.clear();
     for (const auto& k : m_key) {
-      const auto& field = last[k.c_str()];
+      const auto& field = field_named(last, k);
       m_after.push_back(field.is_null() ? Param{} : Param{field.c_str()});
     }
   }

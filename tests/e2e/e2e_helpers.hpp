@@ -1,0 +1,113 @@
+#pragma once
+// Helpers shared by the end-to-end tests in this folder: write a recipe, run the
+// built host binary on it, read its JSON report, look at the database.
+#include <atomic>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "host/database.hpp"
+#include "tests/support/test_support.hpp"
+
+namespace host::testing::e2e {
+
+// What one `host` invocation left behind.
+struct HostRun {
+  int exit_code = -1;
+  std::string output;     // stdout and stderr
+  nlohmann::json report;  // the --report JSON, or null when none was written
+  std::string run_id;     // from the report, else from the "run_id: ..." line
+
+  long long stat(const std::string& name) const {
+    return report.is_object() && report.contains("stats") ? report["stats"].value(name, -1LL)
+                                                          : -1LL;
+  }
+};
+
+inline std::string next_suffix() {
+  static std::atomic<int> counter{0};
+  return std::to_string(++counter);
+}
+
+// Writes `text` as a recipe file in its own folder of the scratch area; its path.
+inline std::string recipe_file(const std::string& stem, const std::string& text) {
+  return write_file("recipes/" + stem + "_" + next_suffix() + "/" + stem + ".lua", text);
+}
+
+inline std::string run_id_in(const std::string& output) {
+  auto at = output.find("run_id: ");
+  return at == std::string::npos ? "" : output.substr(at + 8, 36);
+}
+
+// Runs `host COMMAND ...` with a fresh --report path (for run, resume) and --quiet.
+inline HostRun host_with_report(std::vector<std::string> args) {
+  std::string report = scratch_folder() + "/report_" + next_suffix() + ".json";
+  args.push_back("--report");
+  args.push_back(report);
+  args.push_back("--quiet");
+  auto result = run_host(args);
+  HostRun run;
+  run.exit_code = result.exit_code;
+  run.output = result.output;
+  if (std::filesystem::exists(report)) run.report = read_json(report);
+  run.run_id =
+      run.report.is_object() && run.report.contains("run_id") && run.report["run_id"].is_string()
+          ? run.report["run_id"].get<std::string>()
+          : run_id_in(run.output);
+  return run;
+}
+
+// `host run RECIPE --db CONNINFO --report R.json --quiet EXTRA...`
+inline HostRun run_recipe(const std::string& conninfo, const std::string& recipe,
+                          const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"run", recipe, "--db", conninfo};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return host_with_report(args);
+}
+
+// Runs SQL text (several statements allowed) in autocommit.
+inline void sql(const std::string& conninfo, const std::string& statements) {
+  Database database(conninfo);
+  database.exec(statements);
+}
+
+// Rows of a query as "a|b|NULL" strings.
+inline std::vector<std::string> rows(const std::string& conninfo, const std::string& query) {
+  Database database(conninfo);
+  return rows_as_text(database, query);
+}
+
+// The single value of a query, "NULL" for SQL NULL.
+inline std::string value(const std::string& conninfo, const std::string& query) {
+  auto all = rows(conninfo, query);
+  return all.empty() ? "<no row>" : all.front();
+}
+
+// The dump of the user tables only (ledger schema left out), for "state before == state after".
+inline std::string dump_user_tables(const std::string& conninfo) {
+  std::string dump = dump_database(conninfo), kept;
+  bool keep = true;
+  std::size_t at = 0;
+  while (at < dump.size()) {
+    std::size_t end = dump.find('\n', at);
+    if (end == std::string::npos) end = dump.size();
+    std::string line = dump.substr(at, end - at);
+    if (line.rfind("== ", 0) == 0) keep = line.rfind("== host_ledger.", 0) != 0;
+    if (keep) kept += line + "\n";
+    at = end + 1;
+  }
+  return kept;
+}
+
+// The report's changes as {"table.column": count}, for comparisons independent of order.
+inline nlohmann::json changes_by_column(const nlohmann::json& report) {
+  nlohmann::json counts = nlohmann::json::object();
+  if (!report.contains("changes")) return counts;
+  for (const auto& change : report["changes"])
+    counts[change["table"].get<std::string>() + "." + change["column"].get<std::string>()] =
+        change["count"];
+  return counts;
+}
+
+}  // namespace host::testing::e2e

@@ -1,0 +1,89 @@
+// host/conninfo: passwords never appear in what the host prints.
+#include "host/conninfo.hpp"
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+
+using namespace host;
+
+namespace {
+
+// Unsets an environment variable for the scope of a test, restoring it afterwards.
+class EnvGuard {
+ public:
+  explicit EnvGuard(const char* name) : m_name(name) {
+    if (const char* old = std::getenv(name)) m_old = old;
+    unsetenv(name);
+  }
+  ~EnvGuard() {
+    if (m_old)
+      setenv(m_name, m_old->c_str(), 1);
+    else
+      unsetenv(m_name);
+  }
+
+ private:
+  const char* m_name;
+  std::optional<std::string> m_old;
+};
+
+}  // namespace
+
+TEST_CASE("redact_conninfo hides the password of a URL", "[unit][conninfo]") {
+  EnvGuard pgpassword("PGPASSWORD");
+  CHECK(redact_conninfo("postgresql://alice:s3cret@db.example:5432/app") ==
+        "postgresql://alice:***@db.example:5432/app");
+  CHECK(redact_conninfo("postgres://bob:p%40ss@localhost/x?sslmode=require") ==
+        "postgres://bob:***@localhost/x?sslmode=require");
+  std::string redacted = redact_conninfo("postgresql://u:hunter2hunter2@h/db");
+  CHECK(redacted.find("hunter2") == std::string::npos);
+}
+
+TEST_CASE("redact_conninfo hides key=value passwords, quoted or not", "[unit][conninfo]") {
+  EnvGuard pgpassword("PGPASSWORD");
+  std::string plain = redact_conninfo("host=localhost user=alice password=s3cret dbname=app");
+  CHECK(plain.find("s3cret") == std::string::npos);
+  CHECK(plain.find("host=localhost") != std::string::npos);
+  CHECK(plain.find("dbname=app") != std::string::npos);
+
+  std::string spaced = redact_conninfo("host=h password = 'pa ss\\'word' dbname=app");
+  CHECK(spaced.find("pa ss") == std::string::npos);
+  CHECK(spaced.find("dbname=app") != std::string::npos);
+
+  std::string first = redact_conninfo("password=topsecret host=h");
+  CHECK(first.find("topsecret") == std::string::npos);
+}
+
+TEST_CASE("redact_conninfo leaves a conninfo without password unchanged", "[unit][conninfo]") {
+  EnvGuard pgpassword("PGPASSWORD");
+  CHECK(redact_conninfo("host=/tmp port=5432 dbname=app") == "host=/tmp port=5432 dbname=app");
+  CHECK(redact_conninfo("postgresql://alice@db/app") == "postgresql://alice@db/app");
+  CHECK(redact_conninfo("") == "");
+}
+
+TEST_CASE("scrub_secrets removes the password from any message", "[unit][conninfo]") {
+  EnvGuard pgpassword("PGPASSWORD");
+  std::string conninfo = "postgresql://alice:s3cretpw@db/app";
+  std::string message = "connection to postgresql://alice:s3cretpw@db/app failed: s3cretpw bad";
+  std::string scrubbed = scrub_secrets(message, conninfo);
+  CHECK(scrubbed.find("s3cretpw") == std::string::npos);
+  CHECK(scrubbed.find("failed") != std::string::npos);
+  CHECK(scrub_secrets("password authentication failed for x9pw-secret",
+                      "host=h password=x9pw-secret") == "password authentication failed for ***");
+}
+
+TEST_CASE("PGPASSWORD is scrubbed as well", "[unit][conninfo]") {
+  EnvGuard pgpassword("PGPASSWORD");
+  setenv("PGPASSWORD", "env-secret-77", 1);
+  CHECK(scrub_secrets("oops env-secret-77 leaked", "host=h dbname=x").find("env-secret-77") ==
+        std::string::npos);
+}
+
+TEST_CASE("resolve_conninfo prefers --db, then DATABASE_URL", "[unit][conninfo]") {
+  EnvGuard url("DATABASE_URL");
+  CHECK(resolve_conninfo(std::string("dbname=a")) == "dbname=a");
+  CHECK(resolve_conninfo(std::nullopt) == "");
+  setenv("DATABASE_URL", "dbname=b", 1);
+  CHECK(resolve_conninfo(std::nullopt) == "dbname=b");
+  CHECK(resolve_conninfo(std::string("dbname=a")) == "dbname=a");
+}
