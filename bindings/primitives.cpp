@@ -234,6 +234,7 @@ int patch(lua_State* L, bool compare) {
     lua_pop(L, 1);
     if (refused) {
       ++context.stats.protected_fields;
+      ++context.protected_by_column[{table.display_name, column_name}];
       lua_pushboolean(L, 0);
       return 1;
     }

@@ -290,6 +290,18 @@ nlohmann::json Ledger::insert_counts(const std::string& run_id) {
   return inserts;
 }
 
+nlohmann::json Ledger::review_counts(const std::string& run_id) {
+  auto rows = m_database.exec("SELECT table_name, column_name, count(*) FROM " + table("review") +
+                                  " WHERE run_id = $1 GROUP BY 1, 2 ORDER BY 1, 2",
+                              {run_id});
+  auto counts = nlohmann::json::array();
+  for (const auto& row : rows)
+    counts.push_back({{"table", text(row[0])},
+                      {"column", row[1].is_null() ? nlohmann::json(nullptr) : nlohmann::json(text(row[1]))},
+                      {"count", row[2].as<long long>()}});
+  return counts;
+}
+
 nlohmann::json Ledger::reviews(const std::string& run_id, long long limit) {
   auto rows = m_database.exec(
       "SELECT table_name, row_key::text, column_name, value::text, confidence, reason FROM " +

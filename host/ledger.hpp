@@ -68,6 +68,8 @@ class Ledger {
   nlohmann::json change_counts(const std::string& run_id);
   // Per table: how many rows the run inserted.
   nlohmann::json insert_counts(const std::string& run_id);
+  // Per table and column (null for row-level items): how many review items.
+  nlohmann::json review_counts(const std::string& run_id);
   nlohmann::json reviews(const std::string& run_id, long long limit);
   nlohmann::json audit_events(const std::string& run_id, long long limit);
   nlohmann::json failed_rows(const std::string& run_id, long long limit);

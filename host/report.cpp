@@ -56,23 +56,35 @@ std::string markdown_report(const nlohmann::json& report) {
     md += std::to_string(stat(report, name)) + " | ";
   md += "\n";
 
-  md += "\n## Changes" + std::string(dry ? " (would be made)" : "") + "\n\n";
-  const auto& changes = report["changes"];
-  const auto& inserts = report.value("inserts", nlohmann::json::array());
-  if (changes.empty() && inserts.empty()) {
+  md += "\n## Tables\n\n";
+  const auto tables = report.value("tables", nlohmann::json::array());
+  if (tables.empty()) {
+    md += "No table was touched.\n";
+  } else {
+    md += "| table | scanned | patched | protected | inserted | review | errors |\n";
+    md += "|---|---:|---:|---:|---:|---:|---:|\n";
+    for (const auto& row : tables) {
+      md += "| " + cell(row["table"]);
+      for (const char* name : {"scanned", "patched", "protected", "inserted", "review", "errors"})
+        md += " | " + std::to_string(row.value(name, 0LL));
+      md += " |\n";
+    }
+  }
+
+  md += "\n## Columns" + std::string(dry ? " (changes that would be made)" : "") + "\n\n";
+  const auto columns = report.value("columns", nlohmann::json::array());
+  if (columns.empty()) {
     md += "Nothing to change.\n";
   } else {
-    md += "| table | column | cells |\n|---|---|---:|\n";
-    for (const auto& change : changes)
-      md += "| " + cell(change["table"]) + " | " + cell(change["column"]) + " | " +
-            std::to_string(change["count"].get<long long>()) + " |\n";
-    for (const auto& insert : inserts)
-      md += "| " + cell(insert["table"]) + " | *(rows inserted)* | " +
-            std::to_string(insert["count"].get<long long>()) + " |\n";
+    md += "| table | column | patched | protected | review |\n|---|---|---:|---:|---:|\n";
+    for (const auto& row : columns)
+      md += "| " + cell(row["table"]) + " | " + cell(row["column"]) + " | " +
+            std::to_string(row.value("patched", 0LL)) + " | " +
+            std::to_string(row.value("protected", 0LL)) + " | " +
+            std::to_string(row.value("review", 0LL)) + " |\n";
   }
   if (stat(report, "protected") > 0)
-    md += "\n" + std::to_string(stat(report, "protected")) +
-          " field(s) already held a value and were left alone (protected).\n";
+    md += "\n*protected*: the field already held a value and was left alone.\n";
 
   const auto& review = report["review"];
   md += "\n## Review items\n\n";

@@ -22,6 +22,7 @@
 #include "host/input_file.hpp"
 #include "host/ledger.hpp"
 #include "host/report.hpp"
+#include "host/report_breakdown.hpp"
 #include "host/table_scan.hpp"
 
 namespace host {
@@ -72,6 +73,7 @@ class Run {
   void answer_pending(std::vector<RowTask>& tasks);
   void run_verify();
   nlohmann::json build_report(const std::string& status, const std::string& error);
+  nlohmann::json protected_by_column_json() const;
   void record_failure(const std::string& message);
 
   RunOptions m_options;
@@ -320,6 +322,18 @@ nlohmann::json Run::build_report(const std::string& status, const std::string& e
   bool ledger_readable = error.empty() && m_database->in_transaction();
   report["changes"] = ledger_readable ? m_ledger->change_counts(m_context.run_id) : nlohmann::json::array();
   report["inserts"] = ledger_readable ? m_ledger->insert_counts(m_context.run_id) : nlohmann::json::array();
+  BreakdownInputs breakdown;
+  breakdown.changes = report["changes"];
+  breakdown.inserts = report["inserts"];
+  breakdown.review_counts =
+      ledger_readable ? m_ledger->review_counts(m_context.run_id) : nlohmann::json::array();
+  breakdown.protected_by_column = m_context.protected_by_column;
+  breakdown.source_table = m_source ? m_source->display_name : "";
+  breakdown.scanned = m_context.stats.scanned;
+  breakdown.errors = m_context.stats.errors;
+  auto counts = report_breakdown(breakdown);
+  report["tables"] = counts["tables"];
+  report["columns"] = counts["columns"];
   report["review"] = ledger_readable ? m_ledger->reviews(m_context.run_id, k_report_list_limit)
                                      : nlohmann::json::array();
   report["audit"] = ledger_readable ? m_ledger->audit_events(m_context.run_id, k_report_list_limit)
@@ -337,6 +351,13 @@ nlohmann::json Run::build_report(const std::string& status, const std::string& e
                               .count();
   report["revert_command"] = "host revert " + m_context.run_id;
   return report;
+}
+
+nlohmann::json Run::protected_by_column_json() const {
+  auto entries = nlohmann::json::array();
+  for (const auto& [where, count] : m_context.protected_by_column)
+    entries.push_back({where.first, where.second, count});
+  return entries;
 }
 
 RunOutcome Run::execute() {
@@ -374,6 +395,10 @@ RunOutcome Run::execute() {
     // batch that failed and was rolled back.
     if (record->checkpoint.is_object() && record->checkpoint.contains("stats"))
       m_context.stats = RunStats::from_json(record->checkpoint["stats"]);
+    if (record->checkpoint.is_object() && record->checkpoint.contains("protected_by_column"))
+      for (const auto& entry : record->checkpoint["protected_by_column"])
+        m_context.protected_by_column[{entry[0].get<std::string>(), entry[1].get<std::string>()}] =
+            entry[2].get<long long>();
     m_sequence = record->last_sequence;
     checkpoint = record->checkpoint.is_object() ? record->checkpoint : nlohmann::json::object();
     m_database->exec("UPDATE " + m_ledger->table("runs") +
@@ -477,6 +502,8 @@ RunOutcome Run::execute() {
     m_context.stats.protected_fields += flushed.protected_fields;
     m_context.stats.inserted += flushed.inserted;
     m_context.stats.errors += static_cast<long long>(m_failed_rows.size() - failed_before);
+    for (const auto& [where, count] : flushed.protected_by_column)
+      m_context.protected_by_column[where] += count;
     m_ledger->record_reviews(m_context.run_id, m_sequence, m_context.reviews);
     m_ledger->record_audit(m_context.run_id, m_sequence, m_context.audit);
     m_ledger->record_failed_rows(m_context.run_id, m_sequence, m_failed_rows);
@@ -486,6 +513,7 @@ RunOutcome Run::execute() {
     checkpoint["batches"] = batch_number;
     if (m_commit_per_batch) {
       checkpoint["stats"] = m_context.stats.to_json();
+      checkpoint["protected_by_column"] = protected_by_column_json();
       m_ledger->update_progress(m_context.run_id, checkpoint, m_context.stats.to_json());
       m_database->commit();
     }

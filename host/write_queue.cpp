@@ -325,10 +325,16 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
       else
         ++result.protected_fields;  // the same cell twice in one batch: the first call wins
     }
+    const QueuedWrite& first = *group.front();
+    long long& column_protected =
+        result.protected_by_column[{first.table->display_name, first.column}];
+    column_protected += static_cast<long long>(group.size() - unique.size());
     send_group(database, unique, probe, [&](const std::vector<const QueuedWrite*>& items) {
       long long changed = sender.send_updates(items);
+      long long refused = static_cast<long long>(items.size()) - changed;
       result.patched += changed;
-      result.protected_fields += static_cast<long long>(items.size()) - changed;
+      result.protected_fields += refused;
+      column_protected += refused;
     });
   }
   return result;

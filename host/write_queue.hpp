@@ -2,7 +2,9 @@
 // Writes queued by the primitives of one batch, sent as a few set-based
 // statements that carry their own guards ("still empty", "still equals") and
 // write their ledger rows in the same statement.
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "host/filter.hpp"
@@ -43,6 +45,8 @@ struct FlushResult {
   long long patched = 0;
   long long protected_fields = 0;
   long long inserted = 0;
+  // Per (table, column): the report breaks protection down by field.
+  std::map<std::pair<std::string, std::string>, long long> protected_by_column;
 };
 
 class WriteQueue {

@@ -1,0 +1,87 @@
+// End to end: the report breaks counts down per table and per column, in JSON
+// and in Markdown, the same in a dry run and a real run.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "tests/e2e/e2e_helpers.hpp"
+
+using namespace host::testing;
+using namespace host::testing::e2e;
+using nlohmann::json;
+
+namespace {
+
+const char* const k_fixture = R"sql(
+CREATE TABLE phases (id int PRIMARY KEY, status text, owner text, project_id int);
+INSERT INTO phases VALUES
+  (1, NULL, NULL, NULL), (2, 'Done', NULL, NULL), (3, 'Open', 'Ann', NULL), (4, '', NULL, 7);
+CREATE TABLE notes (phase_id int PRIMARY KEY, text text);
+)sql";
+
+// status: 2 patched, 2 protected; owner: 3 patched, 1 protected; project_id: 3 review
+// items, 1 protected.
+const char* const k_recipe = R"lua(
+return {
+  name = "breakdown-subject",
+  table = "phases",
+  writes = { phases = { "status", "owner", "project_id" }, notes = { "phase_id", "text" } },
+  each = function(row)
+    patch_if_empty(row, "status", "Active")
+    patch_if_empty(row, "owner", "Nobody")
+    patch_if_empty(row, "project_id", 1, { confidence = "medium", reason = "guess" })
+    if row.id <= 2 then insert_if_absent("notes", { phase_id = row.id, text = "seen" }) end
+  end,
+}
+)lua";
+
+json find_row(const json& rows, const std::string& table, const std::string& column = "") {
+  for (const auto& row : rows)
+    if (row["table"] == table && (column.empty() || row["column"] == column)) return row;
+  return json();
+}
+
+}  // namespace
+
+TEST_CASE("the report counts per table and per column", "[e2e][report]") {
+  auto db = fresh_database();
+  sql(db, k_fixture);
+  auto recipe = recipe_file("breakdown_subject", k_recipe);
+  for (bool dry_run : {true, false}) {
+    INFO("dry run: " << dry_run);
+    std::vector<std::string> extra;
+    if (dry_run) extra.push_back("--dry-run");
+    std::string markdown = scratch_folder() + "/breakdown_" + next_suffix() + ".md";
+    extra.push_back("--report");
+    extra.push_back(markdown);
+    auto run = run_recipe(db, recipe, extra);
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+
+    auto status = find_row(run.report["columns"], "phases", "status");
+    CHECK(status["patched"] == 2);
+    CHECK(status["protected"] == 2);
+    auto owner = find_row(run.report["columns"], "phases", "owner");
+    CHECK(owner["patched"] == 3);
+    CHECK(owner["protected"] == 1);
+    auto project = find_row(run.report["columns"], "phases", "project_id");
+    CHECK(project["patched"] == 0);
+    CHECK(project["review"] == 3);
+    CHECK(project["protected"] == 1);
+
+    auto phases = find_row(run.report["tables"], "phases");
+    CHECK(phases["scanned"] == 4);
+    CHECK(phases["patched"] == 5);
+    CHECK(phases["protected"] == 4);
+    CHECK(phases["review"] == 3);
+    CHECK(find_row(run.report["tables"], "notes")["inserted"] == 2);
+
+    std::ifstream file(markdown);
+    std::stringstream text;
+    text << file.rdbuf();
+    CHECK(text.str().find("| phases | status | 2 | 2 | 0 |") != std::string::npos);
+    CHECK(text.str().find("| notes | 0 | 0 | 0 | 2 | 0 | 0 |") != std::string::npos);
+    if (dry_run) CHECK(rows(db, "SELECT count(*) FROM notes")[0] == "0");
+  }
+  CHECK(rows(db, "SELECT count(*) FROM notes")[0] == "2");
+}
