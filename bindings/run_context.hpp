@@ -45,6 +45,8 @@ struct RunContext {
 
   WriteQueue writes;
   RunStats stats;
+  // What each orphans{} call found, for the report.
+  nlohmann::json orphan_findings = nlohmann::json::array();
   // Per (table, column): fields left alone because they held a value.
   std::map<std::pair<std::string, std::string>, long long> protected_by_column;
   std::vector<ReviewItem> reviews;  // queued for the ledger with this batch

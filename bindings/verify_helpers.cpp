@@ -164,6 +164,10 @@ int orphans(lua_State* L) {
                       parent.qualified_name + " p WHERE p." + quote_ident(key) + " = c." +
                       quote_ident(fk) + ")";
     auto result = context.database->exec_read_only(sql, {});
+    nlohmann::json finding = {{"child", child.display_name}, {"fk", fk},
+                              {"parent", parent.display_name}, {"key", key},
+                              {"count", result[0][0].as<long long>()},
+                              {"sample", nlohmann::json::array()}};
     lua_createtable(L, 0, 2);
     lua_pushnumber(L, result[0][0].as<double>());
     lua_setfield(L, -2, "count");
@@ -176,10 +180,12 @@ int orphans(lua_State* L) {
         if (item.first == pqxx::array_parser::juncture::string_value) {
           lua_pushstring(L, item.second.c_str());
           lua_rawseti(L, -2, i++);
+          finding["sample"].push_back(item.second);
         }
       }
     }
     lua_setfield(L, -2, "sample");
+    context.orphan_findings.push_back(std::move(finding));
     return 1;
   });
 }

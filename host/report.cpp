@@ -110,6 +110,16 @@ std::string markdown_report(const nlohmann::json& report) {
             cell(check["check"]) + " | " + cell(check["detail"]) + " |\n";
   }
 
+  const auto orphans = report.value("orphans", nlohmann::json::array());
+  if (!orphans.empty()) {
+    md += "\n## Orphans\n\nReferences that point at no row.\n\n";
+    md += "| reference | orphans | sample |\n|---|---:|---|\n";
+    for (const auto& found : orphans)
+      md += "| " + cell(found["child"]) + "." + cell(found["fk"]) + " -> " + cell(found["parent"]) +
+            "." + cell(found["key"]) + " | " + std::to_string(found["count"].get<long long>()) +
+            " | " + cell(found["sample"]) + " |\n";
+  }
+
   const auto audit = report.value("audit", nlohmann::json::array());
   md += "\n## Audit events\n\n";
   if (audit.empty()) {

@@ -345,6 +345,7 @@ nlohmann::json Run::build_report(const std::string& status, const std::string& e
   for (const auto& check : m_context.checks)
     checks.push_back({{"check", check.check}, {"ok", check.ok}, {"detail", check.detail}});
   report["verify"] = checks;
+  report["orphans"] = m_context.orphan_findings;
   if (!error.empty()) report["error"] = error;
   report["duration_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::steady_clock::now() - m_started)

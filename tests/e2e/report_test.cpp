@@ -85,3 +85,42 @@ TEST_CASE("the report counts per table and per column", "[e2e][report]") {
   }
   CHECK(rows(db, "SELECT count(*) FROM notes")[0] == "2");
 }
+
+TEST_CASE("orphans{} returns what links to nothing and lists it in the report", "[e2e][report]") {
+  auto db = fresh_database();
+  sql(db, R"sql(
+CREATE TABLE projects (id int PRIMARY KEY, name text);
+INSERT INTO projects VALUES (1, 'kept');
+CREATE TABLE phases (id int PRIMARY KEY, project_id int);
+INSERT INTO phases VALUES (1, 1), (2, 9), (3, NULL), (4, 7), (5, 9);
+)sql");
+  auto recipe = recipe_file("orphan_subject", R"lua(
+return {
+  name = "orphan-subject",
+  table = "phases",
+  writes = {},
+  each = function(row) end,
+  verify = function()
+    local loose = orphans({ child = "phases", fk = "project_id", parent = "projects" })
+    expect(loose.count == 3, "three orphans, found " .. loose.count)
+    expect(table.concat(loose.sample, ",") == "7,9,9", "sample " .. table.concat(loose.sample, ","))
+  end,
+}
+)lua");
+  std::string markdown = scratch_folder() + "/orphans_" + next_suffix() + ".md";
+  auto run = run_recipe(db, recipe, {"--dry-run", "--report", markdown});
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  REQUIRE(run.report["orphans"].size() == 1);
+  const auto& found = run.report["orphans"][0];
+  CHECK(found["child"] == "phases");
+  CHECK(found["fk"] == "project_id");
+  CHECK(found["parent"] == "projects");
+  CHECK(found["key"] == "id");
+  CHECK(found["count"] == 3);
+  CHECK(found["sample"] == json::array({"7", "9", "9"}));
+  std::ifstream file(markdown);
+  std::stringstream text;
+  text << file.rdbuf();
+  CHECK(text.str().find("| phases.project_id -> projects.id | 3 |") != std::string::npos);
+}
