@@ -663,15 +663,16 @@ RunOptions resume_options(const std::string& run_id, const std::optional<std::st
   options.ledger_schema = ledger_schema;
   options.resume_run_id = record->run_id;
   options.recipe_path = saved.value("recipe_path", record->recipe_path);
-  for (const auto& [name, path] : saved.value("inputs", nlohmann::json::object()).items())
-    options.inputs[name] = path.get<std::string>();
-  for (const auto& [name, value] : saved.value("vars", nlohmann::json::object()).items())
-    options.vars[name] = value.get<std::string>();
+  // Held in locals: a range-for over items() of a temporary would dangle.
+  const nlohmann::json inputs = saved.value("inputs", nlohmann::json::object());
+  for (const auto& [name, path] : inputs.items()) options.inputs[name] = path.get<std::string>();
+  const nlohmann::json vars = saved.value("vars", nlohmann::json::object());
+  for (const auto& [name, value] : vars.items()) options.vars[name] = value.get<std::string>();
   parse_confidence(saved.value("min_confidence", std::string("high")), options.min_confidence);
   options.batch_size = saved.value("batch_size", k_default_batch_size);
   options.commit = CommitMode::batch;
-  for (const auto& lib : saved.value("libs", nlohmann::json::array()))
-    options.libs.push_back(lib.get<std::string>());
+  const nlohmann::json libs = saved.value("libs", nlohmann::json::array());
+  for (const auto& lib : libs) options.libs.push_back(lib.get<std::string>());
   if (saved.contains("limit") && saved["limit"].is_number())
     options.limit = saved["limit"].get<long long>();
   if (!std::filesystem::is_regular_file(options.recipe_path))
