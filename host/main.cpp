@@ -45,6 +45,7 @@ struct RunArgs {
   std::optional<long long> batch_size, limit;
   std::string commit;
   bool quiet = false;
+  std::string audit_file;
   long long timeout_ms = 10000;
   long long memory_mb = 512;
 };
@@ -65,6 +66,8 @@ void add_run_options(CLI::App* command, RunArgs& args, bool with_dry_run) {
   command->add_option("--limit", args.limit, "process at most N source rows")
       ->check(CLI::Range(0LL, 1LL << 62));
   command->add_flag("--quiet", args.quiet, "do not print the report");
+  command->add_option("--audit-file", args.audit_file,
+                      "append the run's audit events to this JSON Lines file");
   command->add_option("--timeout-ms", args.timeout_ms, "Lua time limit per row (ms)")
       ->check(CLI::Range(1LL, 86400000LL));
   command->add_option("--memory-mb", args.memory_mb, "Lua memory limit (MiB)")
@@ -87,6 +90,7 @@ host::RunOptions to_options(const RunArgs& args, const Common& common) {
   options.report_paths = args.reports;
   options.limit = args.limit;
   options.quiet = args.quiet;
+  options.audit_file = args.audit_file;
   options.limits.time_per_call = std::chrono::milliseconds(args.timeout_ms);
   options.limits.memory_bytes = static_cast<std::size_t>(args.memory_mb) * 1024 * 1024;
   return options;

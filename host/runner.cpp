@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <limits>
 
 #include <lua.hpp>
 #include <spdlog/spdlog.h>
@@ -74,6 +76,7 @@ class Run {
   void run_verify();
   nlohmann::json build_report(const std::string& status, const std::string& error);
   nlohmann::json protected_by_column_json() const;
+  void append_audit_file();
   void record_failure(const std::string& message);
 
   RunOptions m_options;
@@ -361,6 +364,19 @@ nlohmann::json Run::protected_by_column_json() const {
   return entries;
 }
 
+void Run::append_audit_file() {
+  std::ofstream file(m_options.audit_file, std::ios::app | std::ios::binary);
+  if (!file) throw UsageError("cannot append to the audit file '" + m_options.audit_file + "'");
+  const std::string mode = m_options.dry_run ? "dry-run" : "commit";
+  for (auto& event : m_ledger->audit_events(m_context.run_id, std::numeric_limits<long long>::max())) {
+    event["run_id"] = m_context.run_id;
+    event["recipe"] = m_recipe.name;
+    event["mode"] = mode;
+    file << event.dump() << '\n';
+  }
+  if (!file.flush()) throw UsageError("cannot write the audit file '" + m_options.audit_file + "'");
+}
+
 RunOutcome Run::execute() {
   load();
   auto problems = validate();
@@ -425,6 +441,8 @@ RunOutcome Run::execute() {
                       {"batch_size", m_batch_size},
                       {"commit", record.commit_mode},
                       {"libs", libs},
+                      {"audit_file", m_options.audit_file.empty() ? ""
+                                                                  : absolute(m_options.audit_file)},
                       {"limit", m_options.limit ? nlohmann::json(*m_options.limit) : nlohmann::json()}};
     record.checkpoint = checkpoint;
     record.stats = m_context.stats.to_json();
@@ -539,6 +557,7 @@ RunOutcome Run::execute() {
                               [](const VerifyCheck& c) { return c.ok; });
   std::string status = verified ? "succeeded" : "verify_failed";
   nlohmann::json report = build_report(status, "");
+  if (!m_options.audit_file.empty()) append_audit_file();
   if (m_options.dry_run) {
     m_database->rollback();
   } else {
@@ -671,6 +690,7 @@ RunOptions resume_options(const std::string& run_id, const std::optional<std::st
   parse_confidence(saved.value("min_confidence", std::string("high")), options.min_confidence);
   options.batch_size = saved.value("batch_size", k_default_batch_size);
   options.commit = CommitMode::batch;
+  options.audit_file = saved.value("audit_file", std::string());
   const nlohmann::json libs = saved.value("libs", nlohmann::json::array());
   for (const auto& lib : libs) options.libs.push_back(lib.get<std::string>());
   if (saved.contains("limit") && saved["limit"].is_number())

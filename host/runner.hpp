@@ -30,6 +30,8 @@ struct RunOptions {
   std::string ledger_schema;
   SandboxLimits limits;
   bool quiet = false;
+  // Appends the run's audit events to this JSON Lines file when it finishes.
+  std::string audit_file;
   // `host verify`: a dry run that fails (exit 3) if anything is left to change.
   bool expect_no_changes = false;
   // `host resume`: the run to continue (options then come from the ledger).

@@ -124,3 +124,38 @@ return {
   text << file.rdbuf();
   CHECK(text.str().find("| phases.project_id -> projects.id | 3 |") != std::string::npos);
 }
+
+TEST_CASE("--audit-file appends the run's audit events as JSON Lines", "[e2e][report]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE items (id int PRIMARY KEY, name text); "
+          "INSERT INTO items VALUES (1, 'Zoë'), (2, NULL);");
+  auto recipe = recipe_file("audit_file_subject", R"lua(
+return {
+  name = "audit-file-subject",
+  table = "items",
+  writes = {},
+  each = function(row)
+    if not row.name then audit("nameless", { id = row.id }) else audit("named", { name = row.name }) end
+  end,
+}
+)lua");
+  std::string audit_path = scratch_folder() + "/audit_" + next_suffix() + ".jsonl";
+  auto dry = run_recipe(db, recipe, {"--dry-run", "--audit-file", audit_path});
+  auto real = run_recipe(db, recipe, {"--audit-file", audit_path});
+  INFO(dry.output << real.output);
+  REQUIRE(dry.exit_code == 0);
+  REQUIRE(real.exit_code == 0);
+  std::ifstream file(audit_path);
+  std::vector<json> lines;
+  for (std::string line; std::getline(file, line);) lines.push_back(json::parse(line));
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0]["mode"] == "dry-run");
+  CHECK(lines[0]["run_id"] == dry.run_id);
+  CHECK(lines[0]["event"] == "named");
+  CHECK(lines[0]["data"]["name"] == "Zoë");
+  CHECK(lines[1]["event"] == "nameless");
+  CHECK(lines[1]["key"] == json{{"id", 2}});
+  CHECK(lines[3]["mode"] == "commit");
+  CHECK(lines[3]["run_id"] == real.run_id);
+  CHECK(lines[3]["recipe"] == "audit-file-subject");
+}
