@@ -47,6 +47,22 @@ std::string resolve(const TestFileContext& context, const std::string& path) {
   return p.is_absolute() ? path : (fs::path(context.folder) / p).lexically_normal().string();
 }
 
+// Recipe files, inputs (NAME=PATH) and folders are named relative to the test
+// file: an argument that names an existing path there is rewritten to it.
+std::string resolve_argument(const TestFileContext& context, const std::string& arg) {
+  auto exists_here = [&](const std::string& path) {
+    std::error_code ignored;
+    return !path.empty() && !fs::path(path).is_absolute() &&
+           fs::exists(fs::path(context.folder) / path, ignored);
+  };
+  if (arg.empty() || arg[0] == '-') return arg;
+  if (exists_here(arg)) return resolve(context, arg);
+  auto equals = arg.find('=');
+  if (equals != std::string::npos && exists_here(arg.substr(equals + 1)))
+    return arg.substr(0, equals + 1) + resolve(context, arg.substr(equals + 1));
+  return arg;
+}
+
 template <typename Body>
 int guarded(lua_State* L, Body body) {
   std::string message;
@@ -154,6 +170,10 @@ int test_run(lua_State* L) {
         if (lua_istable(L, -1)) {
           lua_pushnil(L);
           while (lua_next(L, -2)) {
+            // lua_tostring would turn a number key into a string and break lua_next.
+            if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
+              throw std::runtime_error(std::string("run: ") + field +
+                                       " must map names to strings, as { name = \"value\" }");
             std::string k = lua_tostring(L, -2), v = lua_tostring(L, -1);
             argv.push_back(option);
             argv.push_back(k + "=" + (paths ? resolve(context, v) : v));
@@ -220,10 +240,7 @@ int test_host(lua_State* L) {
       lua_rawgeti(L, 1, i);
       std::string arg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "";
       lua_pop(L, 1);
-      // Recipe files and inputs are named relative to the test file.
-      if (arg.size() > 4 && (arg.rfind(".lua") == arg.size() - 4) && !fs::path(arg).is_absolute())
-        arg = resolve(context, arg);
-      argv.push_back(arg);
+      argv.push_back(resolve_argument(context, arg));
     }
     argv.push_back("--db");
     argv.push_back(context.conninfo);
