@@ -244,7 +244,7 @@ int patch(lua_State* L, bool compare) {
     }
     if (opts.confidence < context.min_confidence) {
       add_review(context, table.display_name, key_json(&table, origin.key_columns, origin.key),
-                 column_name, nlohmann::json(*value), confidence_name(opts.confidence),
+                 column_name, lua_to_json(L, value_index), confidence_name(opts.confidence),
                  opts.reason);
       lua_pushboolean(L, 0);
       return 1;

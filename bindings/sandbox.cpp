@@ -1,5 +1,6 @@
 #include "bindings/sandbox.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -227,7 +228,29 @@ void Sandbox::set_protected_global(const std::string& name) {
   lua_pop(m_state, 1);
 }
 
+std::string Sandbox::restore_source_paths(const std::string& message) const {
+  std::string restored;
+  std::size_t from = 0;
+  for (auto dots = message.find("...", from); dots != std::string::npos;
+       dots = message.find("...", from)) {
+    auto colon = message.find(':', dots);
+    std::string tail = message.substr(dots + 3, colon == std::string::npos ? colon : colon - dots - 3);
+    restored += message.substr(from, dots - from);
+    auto full = std::find_if(m_source_paths.begin(), m_source_paths.end(), [&](const std::string& p) {
+      return !tail.empty() && p.size() > tail.size() &&
+             p.compare(p.size() - tail.size(), tail.size(), tail) == 0;
+    });
+    restored += full != m_source_paths.end() ? *full : "..." + tail;
+    from = dots + 3 + tail.size();
+  }
+  return restored + message.substr(from);
+}
+
 void Sandbox::load_text(const std::string& code, const std::string& chunk_name) {
+  if (chunk_name.size() > 1 && chunk_name[0] == '@' &&
+      std::find(m_source_paths.begin(), m_source_paths.end(), chunk_name.substr(1)) ==
+          m_source_paths.end())
+    m_source_paths.push_back(chunk_name.substr(1));
   if (luaL_loadbufferx(m_state, code.data(), code.size(), chunk_name.c_str(), "t") != 0) {
     std::string message = lua_tostring(m_state, -1) ? lua_tostring(m_state, -1) : "load error";
     lua_pop(m_state, 1);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 struct lua_State;
 struct lua_Debug;
@@ -30,6 +31,10 @@ class Sandbox {
   // files) and pushes the function, whose environment is the sandbox globals.
   // A syntax error is a RecipeError naming file and line; nothing is pushed then.
   void load_text(const std::string& code, const std::string& chunk_name);
+
+  // Lua shortens long file names in messages to "...<tail>": this puts back the
+  // full path of every file loaded through load_text.
+  std::string restore_source_paths(const std::string& message) const;
 
   // Pushes the globals table recipes see (a proxy that refuses to replace primitives).
   void push_globals();
@@ -56,6 +61,7 @@ class Sandbox {
   std::chrono::steady_clock::time_point m_deadline = std::chrono::steady_clock::time_point::max();
   bool m_timed_out = false;
   bool m_out_of_memory = false;
+  std::vector<std::string> m_source_paths;
   int m_globals_ref = 0;
   int m_protected_ref = 0;
 };

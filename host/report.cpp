@@ -26,6 +26,12 @@ std::string cell(const nlohmann::json& value) {
   return escaped;
 }
 
+// A failed run's report may hold null where a text is expected (no run id yet).
+std::string text_field(const nlohmann::json& report, const char* key, const char* otherwise = "") {
+  auto found = report.find(key);
+  return found != report.end() && found->is_string() ? found->get<std::string>() : otherwise;
+}
+
 long long stat(const nlohmann::json& report, const char* name) {
   return report["stats"].value(name, 0LL);
 }
@@ -34,14 +40,14 @@ long long stat(const nlohmann::json& report, const char* name) {
 
 std::string markdown_report(const nlohmann::json& report) {
   std::string md;
-  bool dry = report.value("mode", "") == "dry-run";
-  md += "# Run report: " + report.value("recipe", std::string("?")) + "\n\n";
+  bool dry = text_field(report, "mode") == "dry-run";
+  md += "# Run report: " + text_field(report, "recipe", "?") + "\n\n";
   md += "| | |\n|---|---|\n";
-  md += "| Run | `" + report.value("run_id", std::string()) + "` |\n";
+  md += "| Run | `" + text_field(report, "run_id") + "` |\n";
   md += "| Mode | " + std::string(dry ? "dry run (nothing was committed)" : "commit") + " |\n";
-  md += "| Commit | " + report.value("commit", std::string("atomic")) + " |\n";
-  md += "| Status | **" + report.value("status", std::string()) + "** |\n";
-  md += "| Recipe file | `" + report.value("recipe_path", std::string()) + "` |\n";
+  md += "| Commit | " + text_field(report, "commit", "atomic") + " |\n";
+  md += "| Status | **" + text_field(report, "status") + "** |\n";
+  md += "| Recipe file | `" + text_field(report, "recipe_path") + "` |\n";
   if (report.contains("started_at") && report["started_at"].is_string())
     md += "| Started | " + report["started_at"].get<std::string>() + " |\n";
   if (report.contains("duration_ms"))
@@ -139,7 +145,7 @@ std::string markdown_report(const nlohmann::json& report) {
   if (dry)
     md += "This was a dry run: nothing was committed, there is nothing to revert.\n";
   else
-    md += "```\n" + report.value("revert_command", std::string()) + "\n```\n";
+    md += "```\n" + text_field(report, "revert_command") + "\n```\n";
   return md;
 }
 

@@ -65,6 +65,9 @@ class Run {
   // After a failed execute(): rolls back, records the failure in the ledger
   // (committed runs only) and returns the failure report.
   nlohmann::json fail(const std::string& message);
+  std::string restore_source_paths(const std::string& message) const {
+    return m_sandbox ? m_sandbox->restore_source_paths(message) : message;
+  }
 
  private:
   void load();
@@ -543,6 +546,11 @@ RunOutcome Run::execute() {
 
   if (m_commit_per_batch) m_database->begin();
   run_verify();
+  // verify may audit (and review) too.
+  m_ledger->record_reviews(m_context.run_id, m_sequence, m_context.reviews);
+  m_ledger->record_audit(m_context.run_id, m_sequence, m_context.audit);
+  m_context.reviews.clear();
+  m_context.audit.clear();
   if (m_options.expect_no_changes) {
     long long left = m_context.stats.patched + m_context.stats.inserted + m_context.stats.ids_mapped;
     m_context.checks.push_back({"nothing left to change", left == 0,
@@ -650,6 +658,11 @@ RunOutcome run_recipe(RunOptions options) {
     return outcome;
   } catch (const DatabaseUnreachable&) {
     throw;  // nothing can be recorded without the database
+  } catch (const RecipeError& e) {
+    message = run.restore_source_paths(e.what());
+    auto report = run.fail(message);
+    for (const auto& path : options.report_paths) write_report(report, path);
+    throw RecipeError(message);
   } catch (const std::exception& e) {
     message = e.what();
     auto report = run.fail(message);
@@ -660,7 +673,9 @@ RunOutcome run_recipe(RunOptions options) {
 
 std::vector<std::string> check_recipe(const RunOptions& options) {
   Run run(options);
-  return run.check();
+  auto problems = run.check();
+  for (auto& problem : problems) problem = run.restore_source_paths(problem);
+  return problems;
 }
 
 RunOptions resume_options(const std::string& run_id, const std::optional<std::string>& db,

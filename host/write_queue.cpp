@@ -159,10 +159,13 @@ class Sender {
     std::string bound;
     if (key_columns.size() == 1) {
       // Bounding by the batch's key range keeps the planner from scanning the table.
+      // ORDER BY .. LIMIT 1 rather than min()/max(): uuid and other key types have
+      // a btree order but no min/max aggregates.
       const Column& key_column = table.require_column(key_columns[0]);
-      std::string cast = "v.k0::" + key_column.cast_type;
-      bound = " AND t." + quote_ident(key_column.name) + " BETWEEN (SELECT min(" + cast +
-              ") FROM v) AND (SELECT max(" + cast + ") FROM v)";
+      std::string lowest = "(SELECT v.k0::" + key_column.cast_type + " FROM v ORDER BY 1 LIMIT 1)";
+      std::string highest =
+          "(SELECT v.k0::" + key_column.cast_type + " FROM v ORDER BY 1 DESC NULLS LAST LIMIT 1)";
+      bound = " AND t." + quote_ident(key_column.name) + " BETWEEN " + lowest + " AND " + highest;
     }
     std::string sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
                       ")), cur AS (SELECT " + select_keys + target + "::text AS old, v.val" +
