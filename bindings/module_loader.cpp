@@ -47,14 +47,14 @@ int require_module(lua_State* L) {
   std::string path, searched, error;
   for (const auto& folder : loader->folders) {
     std::filesystem::path candidate = std::filesystem::path(folder) / relative;
-    searched += "\n\t" + candidate.string();
+    searched += (searched.empty() ? "" : ", ") + candidate.string();
     if (std::filesystem::is_regular_file(candidate)) {
       path = candidate.lexically_normal().string();
       break;
     }
   }
   if (path.empty())
-    return luaL_error(L, "module '%s' not found:%s", name.c_str(), searched.c_str());
+    return luaL_error(L, "module '%s' not found (searched %s)", name.c_str(), searched.c_str());
   std::ifstream file(path, std::ios::binary);
   std::stringstream text;
   text << file.rdbuf();

@@ -32,6 +32,7 @@ template <typename Body>
 int guarded(lua_State* L, Body body) {
   std::string message;
   {
+    Sandbox::HostCall host_call(L);
     RunContext& context = context_of(L);
     try {
       return body(context);
@@ -530,6 +531,7 @@ void make_read_only(lua_State* L, const char* what) {
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_setmetatable(L, -2);
+  mark_read_only(L, -1);
   lua_remove(L, -2);
 }
 

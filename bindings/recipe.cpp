@@ -97,15 +97,15 @@ Recipe load_recipe(Sandbox& sandbox, const std::string& path) {
   int status = lua_pcall(L, 0, 1, 0);
   sandbox.disarm_deadline();
   if (status != 0) {
-    std::string message = lua_tostring(L, -1) ? lua_tostring(L, -1) : "error object is not a string";
+    std::string message = error_text(L, -1, path);
     lua_settop(L, base);
     if (sandbox.limit_breached()) message = path + ": " + sandbox.breach_message();
     throw RecipeError(message);
   }
   if (!lua_istable(L, -1)) {
+    std::string got = luaL_typename(L, -1);
     lua_settop(L, base);
-    throw RecipeError(path + ": a recipe must return a table, got " +
-                      std::string(luaL_typename(L, -1)));
+    throw RecipeError(path + ": a recipe must return a table, got " + got);
   }
   int table = lua_gettop(L);
   lua_pushnil(L);

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
+#include <regex>
 #include <stdexcept>
 
 #include <lua.hpp>
@@ -16,6 +18,9 @@ namespace {
 
 // Instructions between two looks at the clock: cheap, and a loop is stopped within microseconds.
 constexpr int k_hook_instruction_count = 1000;
+
+// Registry table whose keys are the read-only proxies rawset must refuse.
+constexpr const char* k_read_only_tables = "host.read_only_tables";
 
 int refuse_assignment(lua_State* L) {
   // Stack: proxy, key, value.
@@ -36,13 +41,18 @@ int refuse_library_change(lua_State* L) {
   return luaL_error(L, "cannot modify a library table (key '%s')", key ? key : "?");
 }
 
-// rawset that cannot be pointed at the globals proxy, where it would shadow a primitive.
+// rawset that cannot be pointed at the globals proxy or a read-only proxy
+// (libraries, vars, log), where it would shadow what the proxy protects.
 int guarded_rawset(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checkany(L, 2);
   luaL_checkany(L, 3);
   if (lua_rawequal(L, 1, lua_upvalueindex(1)))
     return luaL_error(L, "rawset on the globals table is not allowed");
+  lua_getfield(L, LUA_REGISTRYINDEX, k_read_only_tables);
+  lua_pushvalue(L, 1);
+  lua_rawget(L, -2);
+  if (lua_toboolean(L, -1)) return luaL_error(L, "rawset on a read-only table is not allowed");
   lua_settop(L, 3);
   lua_rawset(L, 1);
   return 1;
@@ -59,15 +69,34 @@ int report_limit_breached(lua_State* L) {
 // them) to re-raise once a limit is breached: otherwise
 // `while true do pcall(function() while true do end end) end` would swallow the
 // time-limit error forever.
-constexpr const char* k_limit_aware_pcall = R"lua(
-local raw_pcall, raw_xpcall, limit_breached, raise = ...
+// coroutine.resume catches errors the same way. string.gsub with a function
+// replacement recurses on the C stack, where nesting it deeply crashes the
+// process instead of raising "stack overflow": its depth is capped.
+constexpr const char* k_hardened_functions = R"lua(
+local raw_pcall, raw_xpcall, raw_resume, raw_gsub, limit_breached, raise, type = ...
 local function pass_on(ok, ...)
   if not ok and limit_breached() then raise((...), 0) end
   return ok, ...
 end
+local gsub_depth = 0
+local function leave_gsub(ok, ...)
+  gsub_depth = gsub_depth - 1
+  if not ok then raise((...), 0) end
+  return ...
+end
 return function(f, ...) return pass_on(raw_pcall(f, ...)) end,
-       function(f, handler, ...) return pass_on(raw_xpcall(f, handler, ...)) end
+  function(f, handler, ...) return pass_on(raw_xpcall(f, handler, ...)) end,
+  function(co, ...) return pass_on(raw_resume(co, ...)) end,
+  function(s, pattern, replacement, n)
+    if type(replacement) ~= "function" then return raw_gsub(s, pattern, replacement, n) end
+    if gsub_depth >= 16 then
+      raise("string.gsub: replacement functions nested more than 16 deep", 2)
+    end
+    gsub_depth = gsub_depth + 1
+    return leave_gsub(raw_pcall(raw_gsub, s, pattern, replacement, n))
+  end
 )lua";
+
 
 int throw_on_panic(lua_State* L) {
   const char* message = lua_tostring(L, -1);
@@ -87,7 +116,33 @@ Sandbox::Sandbox(SandboxLimits limits) : m_limits(limits) {
 }
 
 Sandbox::~Sandbox() {
+  if (m_watchdog.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(m_watch_mutex);
+      m_stopping = true;
+    }
+    m_watch_wakeup.notify_all();
+    m_watchdog.join();
+  }
   if (m_state) lua_close(m_state);
+}
+
+Sandbox::HostCall::HostCall(lua_State* state) {
+  void* self = nullptr;
+  lua_getallocf(state, &self);
+  m_sandbox = static_cast<Sandbox*>(self);
+  ++m_sandbox->m_host_calls;
+}
+
+Sandbox::HostCall::~HostCall() { --m_sandbox->m_host_calls; }
+
+void mark_read_only(lua_State* L, int index) {
+  if (index < 0) index = lua_gettop(L) + index + 1;
+  lua_getfield(L, LUA_REGISTRYINDEX, k_read_only_tables);
+  lua_pushvalue(L, index);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
 }
 
 void* Sandbox::allocate(void* self, void* block, std::size_t old_size, std::size_t new_size) {
@@ -107,21 +162,81 @@ void* Sandbox::allocate(void* self, void* block, std::size_t old_size, std::size
   return moved;
 }
 
+namespace {
+
+long long steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 void Sandbox::on_count_hook(lua_State* L, lua_Debug*) {
   void* self = nullptr;
   lua_getallocf(L, &self);
   auto* sandbox = static_cast<Sandbox*>(self);
-  if (std::chrono::steady_clock::now() < sandbox->m_deadline) return;
+  // Growth stopped here, with room left, raises an ordinary error. Left to the
+  // allocator's hard cap, a failed allocation deep inside LuaJIT (a table
+  // resize in a coroutine) has crashed the error unwinder.
+  const std::size_t soft_limit = sandbox->m_limits.memory_bytes / 8 * 7;
+  if (sandbox->m_memory_in_use > soft_limit) lua_gc(L, LUA_GCCOLLECT, 0);  // garbage is not use
+  if (sandbox->m_memory_in_use > soft_limit) {
+    sandbox->m_out_of_memory = true;
+    luaL_error(L, "memory limit of %d MiB exceeded",
+               static_cast<int>(sandbox->m_limits.memory_bytes / (1024 * 1024)));
+  }
+  if (steady_now_ns() < sandbox->m_deadline.load(std::memory_order_relaxed)) return;
   sandbox->m_timed_out = true;
   luaL_error(L, "time limit of %d ms exceeded (endless loop?)",
              static_cast<int>(sandbox->m_limits.time_per_call.count()));
 }
 
 void Sandbox::arm_deadline() {
-  m_deadline = std::chrono::steady_clock::now() + m_limits.time_per_call;
+  m_deadline = steady_now_ns() +
+               std::chrono::duration_cast<std::chrono::nanoseconds>(m_limits.time_per_call).count();
+  if (!m_watchdog.joinable()) m_watchdog = std::thread([this] { watch(); });
+  m_watch_wakeup.notify_all();
 }
 
-void Sandbox::disarm_deadline() { m_deadline = std::chrono::steady_clock::time_point::max(); }
+void Sandbox::disarm_deadline() { m_deadline = k_disarmed; }
+
+void Sandbox::set_activity(const std::string& activity) {
+  std::lock_guard<std::mutex> lock(m_watch_mutex);
+  m_activity = activity;
+}
+
+void Sandbox::watch() {
+  const long long grace =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::max<std::chrono::milliseconds>(m_limits.time_per_call, std::chrono::seconds(1)))
+          .count();
+  std::unique_lock<std::mutex> lock(m_watch_mutex);
+  while (!m_stopping) {
+    long long deadline = m_deadline.load();
+    if (deadline == k_disarmed) {
+      m_watch_wakeup.wait_for(lock, std::chrono::milliseconds(200));
+      continue;
+    }
+    long long now = steady_now_ns();
+    if (now >= deadline + grace && m_host_calls.load() == 0 && m_deadline.load() == deadline)
+      abandon();
+    m_watch_wakeup.wait_for(lock, std::chrono::milliseconds(100));
+  }
+}
+
+void Sandbox::abandon() const {
+  std::string where = m_first_source.empty() ? "recipe" : m_first_source;
+  std::string message = "host: error: " + where + ": time limit of " +
+                        std::to_string(m_limits.time_per_call.count()) +
+                        " ms exceeded inside a library function (a backtracking string "
+                        "pattern?)" +
+                        (m_activity.empty() ? "" : " while processing " + m_activity) +
+                        "; the run was abandoned and its open transaction rolled back\n";
+  std::fwrite(message.data(), 1, message.size(), stderr);
+  std::fflush(stderr);
+  std::_Exit(1);
+}
 
 std::string Sandbox::breach_message() const {
   if (m_timed_out)
@@ -143,6 +258,9 @@ void Sandbox::install_policy() {
     lua_pushstring(L, name);
     lua_call(L, 1, 0);
   }
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, k_read_only_tables);
+  install_hardened_functions();
   // Stack: protected (what the proxy reads through to).
   lua_newtable(L);
   int protected_index = lua_gettop(L);
@@ -180,18 +298,10 @@ void Sandbox::install_policy() {
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
+    mark_read_only(L, -1);
     lua_setfield(L, protected_index, library.c_str());
     lua_settop(L, protected_index);
   }
-  if (luaL_loadbuffer(L, k_limit_aware_pcall, std::strlen(k_limit_aware_pcall), "=pcall") != 0)
-    throw std::runtime_error("cannot load the pcall wrappers");
-  lua_getfield(L, protected_index, "pcall");
-  lua_getfield(L, protected_index, "xpcall");
-  lua_pushcfunction(L, report_limit_breached);
-  lua_getfield(L, protected_index, "error");
-  lua_call(L, 4, 2);
-  lua_setfield(L, protected_index, "xpcall");
-  lua_setfield(L, protected_index, "pcall");
   // The globals proxy.
   lua_newtable(L);
   int globals_index = lua_gettop(L);
@@ -217,6 +327,36 @@ void Sandbox::install_policy() {
   lua_pushvalue(L, protected_index);
   m_protected_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_settop(L, 0);
+}
+
+// Replaces pcall, xpcall, coroutine.resume and string.gsub in the real globals,
+// before the allow list copies them (see k_hardened_functions).
+void Sandbox::install_hardened_functions() {
+  lua_State* L = m_state;
+  if (luaL_loadbuffer(L, k_hardened_functions, std::strlen(k_hardened_functions), "=host") != 0)
+    throw std::runtime_error("cannot load the hardened functions");
+  lua_getglobal(L, "pcall");
+  lua_getglobal(L, "xpcall");
+  lua_getglobal(L, "coroutine");
+  lua_getfield(L, -1, "resume");
+  lua_remove(L, -2);
+  lua_getglobal(L, "string");
+  lua_getfield(L, -1, "gsub");
+  lua_remove(L, -2);
+  lua_pushcfunction(L, report_limit_breached);
+  lua_getglobal(L, "error");
+  lua_getglobal(L, "type");
+  lua_call(L, 7, 4);
+  lua_getglobal(L, "string");
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, "gsub");
+  lua_pop(L, 2);
+  lua_getglobal(L, "coroutine");
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, "resume");
+  lua_pop(L, 2);
+  lua_setglobal(L, "xpcall");
+  lua_setglobal(L, "pcall");
 }
 
 void Sandbox::push_globals() { lua_rawgeti(m_state, LUA_REGISTRYINDEX, m_globals_ref); }
@@ -251,13 +391,36 @@ void Sandbox::load_text(const std::string& code, const std::string& chunk_name) 
       std::find(m_source_paths.begin(), m_source_paths.end(), chunk_name.substr(1)) ==
           m_source_paths.end())
     m_source_paths.push_back(chunk_name.substr(1));
+  // The first file is the recipe; loaded before the watchdog thread starts.
+  if (m_first_source.empty() && !m_watchdog.joinable() && chunk_name.size() > 1 &&
+      chunk_name[0] == '@')
+    m_first_source = chunk_name.substr(1);
   if (luaL_loadbufferx(m_state, code.data(), code.size(), chunk_name.c_str(), "t") != 0) {
     std::string message = lua_tostring(m_state, -1) ? lua_tostring(m_state, -1) : "load error";
     lua_pop(m_state, 1);
-    if (message.find("attempt to load a binary chunk") != std::string::npos)
+    if (message.find("attempt to load a binary chunk") != std::string::npos ||
+        message.find("attempt to load chunk with wrong mode") != std::string::npos)
       message = chunk_name.substr(1) + ": bytecode is not accepted, only Lua source text";
     throw RecipeError(message);
   }
+}
+
+std::string error_text(lua_State* L, int index, const std::string& source) {
+  static const std::regex positioned(R"(^\S+:[0-9]+: [\s\S]*)");
+  if (lua_type(L, index) != LUA_TSTRING)
+    return source + ": error(" + luaL_typename(L, index) + " value) raised without a message";
+  std::string message = lua_tostring(L, index);
+  if (std::regex_match(message, positioned) || message.rfind(source + ":", 0) == 0) return message;
+  return source + ": " + message;
+}
+
+std::string current_position(lua_State* L) {
+  lua_Debug frame;
+  for (int level = 0; lua_getstack(L, level, &frame); ++level)
+    // Chunks named "=..." are the host's own wrappers, not the recipe's code.
+    if (lua_getinfo(L, "Sl", &frame) && frame.currentline > 0 && frame.source[0] != '=')
+      return std::string(frame.short_src) + ":" + std::to_string(frame.currentline) + ":";
+  return "";
 }
 
 void raise_lua_error(lua_State* L, const std::string& message) {

@@ -3,9 +3,14 @@
 // libraries (bindings/sandbox_policy.cpp), text-only chunks, the JIT compiler
 // off so that the instruction-count hook always fires, a deadline per call
 // that pcall cannot swallow, and a capped allocator.
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
+#include <limits>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 struct lua_State;
@@ -42,8 +47,26 @@ class Sandbox {
   void set_protected_global(const std::string& name);
 
   // Starts the time budget of one call into Lua; the hook raises an error past it.
+  // Code the hook cannot reach (a C library function such as a backtracking
+  // string.find) is stopped by a watchdog thread instead, one more budget later:
+  // it prints the error and ends the process, so the open transaction is rolled
+  // back by the server. Host primitives (a slow query) are not cut off that way.
   void arm_deadline();
   void disarm_deadline();
+  // What the next calls work on ("row id=5"), for the watchdog's message.
+  void set_activity(const std::string& activity);
+
+  // Marks a call into the host (a primitive): the watchdog leaves it alone.
+  class HostCall {
+   public:
+    explicit HostCall(lua_State* state);
+    ~HostCall();
+    HostCall(const HostCall&) = delete;
+    HostCall& operator=(const HostCall&) = delete;
+
+   private:
+    Sandbox* m_sandbox;
+  };
   // After an error: was it (or anything swallowed before it) a limit breach?
   bool limit_breached() const { return m_timed_out || m_out_of_memory; }
   // A one-line description of the breached limit, or "".
@@ -54,17 +77,41 @@ class Sandbox {
   static void* allocate(void* self, void* block, std::size_t old_size, std::size_t new_size);
   static void on_count_hook(lua_State* state, lua_Debug* debug);
   void install_policy();
+  void install_hardened_functions();
 
   SandboxLimits m_limits;
   lua_State* m_state = nullptr;
   std::size_t m_memory_in_use = 0;
-  std::chrono::steady_clock::time_point m_deadline = std::chrono::steady_clock::time_point::max();
+  void watch();
+  [[noreturn]] void abandon() const;
+
+  // Nanoseconds of the steady clock; k_disarmed when no call is running.
+  static constexpr long long k_disarmed = std::numeric_limits<long long>::max();
+  std::atomic<long long> m_deadline{k_disarmed};
+  std::atomic<int> m_host_calls{0};
+  std::thread m_watchdog;
+  std::mutex m_watch_mutex;
+  std::condition_variable m_watch_wakeup;
+  bool m_stopping = false;
   bool m_timed_out = false;
   bool m_out_of_memory = false;
   std::vector<std::string> m_source_paths;
+  std::string m_first_source;
+  std::string m_activity;  // guarded by m_watch_mutex
   int m_globals_ref = 0;
   int m_protected_ref = 0;
 };
+
+// The error value at `index` as one message that names where it came from:
+// Lua's "file:line:" when it has one, else `source` (the recipe file) is put in
+// front, also of non-string error values.
+std::string error_text(lua_State* state, int index, const std::string& source);
+
+// "file:line:" of the innermost Lua function active in `state`, or "".
+std::string current_position(lua_State* state);
+
+// Makes rawset refuse the table at `index` (a read-only proxy).
+void mark_read_only(lua_State* state, int index);
 
 // Raises a Lua error with `message`, prefixed by the position of the first Lua
 // frame that called into C, so the recipe line is named. Never returns.

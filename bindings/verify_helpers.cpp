@@ -23,6 +23,7 @@ template <typename Body>
 int guarded(lua_State* L, Body body) {
   std::string message;
   {
+    Sandbox::HostCall host_call(L);
     RunContext& context = context_of(L);
     try {
       return body(context);

@@ -1,6 +1,7 @@
 #include "host/database.hpp"
 
 #include <cstring>
+#include <sstream>
 #include <pqxx/except>
 #include <pqxx/prepared_statement>
 
@@ -12,9 +13,30 @@ namespace host {
 
 namespace {
 
-std::string first_line(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
+// PostgreSQL and libpq messages span lines ("LINE 2: ...", a caret, CONTEXT,
+// HINT, "\tIs the server running..."); errors are printed on one line, so this
+// keeps the first line, folds DETAIL, HINT and plain follow-up lines into it,
+// and drops the query excerpt and its caret.
+std::string first_line(const std::string& text) {
+  std::string folded;
+  bool in_context = false;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    auto start = line.find_first_not_of(" \t");
+    if (start == std::string::npos) continue;
+    line = line.substr(start);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
+    bool labelled = line.rfind("DETAIL:", 0) == 0 || line.rfind("HINT:", 0) == 0;
+    if (line.rfind("CONTEXT:", 0) == 0) in_context = true;  // it may span several lines
+    else if (labelled) in_context = false;
+    bool excerpt = in_context || line.rfind("LINE ", 0) == 0 ||
+                   line.find_first_not_of("^ ") == std::string::npos;
+    if (folded.empty())
+      folded = line;
+    else if (!excerpt)
+      folded += " " + line;
+  }
+  return folded;
 }
 
 }  // namespace

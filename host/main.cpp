@@ -96,6 +96,13 @@ host::RunOptions to_options(const RunArgs& args, const Common& common) {
   return options;
 }
 
+// Errors are one line: whatever a library put on further lines is folded in.
+std::string one_line(std::string text) {
+  for (char& c : text)
+    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+  return text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,6 +150,19 @@ int main(int argc, char** argv) {
   test->add_flag("--verbose", verbose, "print what tests show()");
   auto* demo = app.add_subcommand("demo", "the guided demo on a throwaway PostgreSQL");
 
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string names;
+    bool known = false;
+    for (const auto* command : app.get_subcommands([](CLI::App*) { return true; })) {
+      known = known || command->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + command->get_name();
+    }
+    if (!known) {
+      std::cerr << "host: usage error: unknown command '" << one_line(argv[1])
+                << "' (commands: " << names << ")\n";
+      return static_cast<int>(ExitCode::usage_error);
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -168,19 +188,19 @@ int main(int argc, char** argv) {
     else if (*demo) code = host::command_demo();
     return static_cast<int>(code);
   } catch (const host::UsageError& e) {
-    std::cerr << "host: usage error: " << e.what() << "\n";
+    std::cerr << "host: usage error: " << one_line(e.what()) << "\n";
     return static_cast<int>(ExitCode::usage_error);
   } catch (const host::DatabaseUnreachable& e) {
-    std::cerr << "host: database unreachable: " << e.what() << "\n";
+    std::cerr << "host: database unreachable: " << one_line(e.what()) << "\n";
     return static_cast<int>(ExitCode::database_unreachable);
   } catch (const host::RecipeError& e) {
-    std::cerr << "host: error: " << e.what() << "\n";
+    std::cerr << "host: error: " << one_line(e.what()) << "\n";
     return static_cast<int>(ExitCode::runtime_error);
   } catch (const host::DatabaseError& e) {
-    std::cerr << "host: database error: " << e.what() << "\n";
+    std::cerr << "host: database error: " << one_line(e.what()) << "\n";
     return static_cast<int>(ExitCode::runtime_error);
   } catch (const std::exception& e) {
-    std::cerr << "host: error: " << e.what() << "\n";
+    std::cerr << "host: error: " << one_line(e.what()) << "\n";
     return static_cast<int>(ExitCode::runtime_error);
   }
 }

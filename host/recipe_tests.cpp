@@ -67,6 +67,7 @@ template <typename Body>
 int guarded(lua_State* L, Body body) {
   std::string message;
   try {
+    Sandbox::HostCall host_call(L);
     return body(context_of(L));
   } catch (const std::exception& e) {
     message = e.what();

@@ -199,6 +199,7 @@ void Run::resume(RowTask& task, int arguments) {
   m_context.current_row = task.index;
   m_context.current_row_key = task.key;
   m_context.current_row_description = task.description;
+  m_sandbox->set_activity(task.description);
   m_sandbox->arm_deadline();
   int status = lua_resume(task.thread, arguments);
   m_sandbox->disarm_deadline();
@@ -210,16 +211,16 @@ void Run::resume(RowTask& task, int arguments) {
     bool waiting = !m_context.pending.empty() && m_context.pending.back().thread == task.thread;
     if (!waiting) {
       status = LUA_ERRRUN;
-      lua_pushstring(task.thread, (m_recipe.path + ": each must not yield (coroutine.yield outside "
-                                                  "a coroutine of the recipe's own)").c_str());
+      std::string position = current_position(task.thread);
+      lua_pushstring(task.thread,
+                     ((position.empty() ? m_recipe.path + ":" : position) +
+                      " each must not yield (coroutine.yield outside a coroutine of the "
+                      "recipe's own)")
+                         .c_str());
     }
   }
   if (status == 0 || status == LUA_YIELD) return;
-  std::string message = lua_type(task.thread, -1) == LUA_TSTRING
-                            ? lua_tostring(task.thread, -1)
-                            : "(error object is a " +
-                                  std::string(luaL_typename(task.thread, -1)) + " value)";
-  message += " [" + task.description + "]";
+  std::string message = error_text(task.thread, -1, m_recipe.path) + " [" + task.description + "]";
   if (!m_recipe.skip_failed_rows) throw RecipeError(message);
   m_context.writes.drop_row(task.index);
   m_failed_rows.push_back({task.key, message});
@@ -301,6 +302,7 @@ void Run::run_verify() {
   lua_State* L = m_sandbox->state();
   int top = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, m_recipe.verify_ref);
+  m_sandbox->set_activity("verify");
   m_sandbox->arm_deadline();
   int status = lua_pcall(L, 0, 0, 0);
   m_sandbox->disarm_deadline();
@@ -308,7 +310,7 @@ void Run::run_verify() {
   if (status != 0) {
     std::string message = m_sandbox->limit_breached()
                               ? m_recipe.path + ": " + m_sandbox->breach_message() + " in verify"
-                              : (lua_tostring(L, -1) ? lua_tostring(L, -1) : "verify failed");
+                              : error_text(L, -1, m_recipe.path);
     lua_settop(L, top);
     throw RecipeError(message + " [verify]");
   }
@@ -479,7 +481,13 @@ RunOutcome Run::execute() {
     if (m_commit_per_batch) m_database->begin();
     std::size_t count = 0;
     if (scan) {
-      pqxx::result rows = scan->next();
+      pqxx::result rows;
+      try {
+        rows = scan->next();
+      } catch (const DatabaseError& e) {
+        if (!m_recipe.where.sql) throw;
+        throw RecipeError(m_recipe.path + ": where: " + e.what());
+      }
       count = std::min<std::size_t>(rows.size(), wanted);
       if (count > 0)
         process_batch(count, [&](lua_State* thread, std::size_t i, RowTask& task) {

@@ -52,6 +52,20 @@ TempCluster::TempCluster() : m_bin(postgres_bin_folder()) {
   char pattern[] = "/tmp/host-pg-XXXXXX";
   if (!mkdtemp(pattern)) throw std::runtime_error("cannot create a temporary folder");
   m_folder = pattern;
+  try {
+    start_server();
+  } catch (...) {
+    // The destructor does not run for a constructor that throws.
+    if (m_started)
+      run_process({m_bin + "/pg_ctl", "-D", m_folder + "/data", "-m", "immediate", "-w", "stop"},
+                  server_user());
+    std::error_code ignored;
+    std::filesystem::remove_all(m_folder, ignored);
+    throw;
+  }
+}
+
+void TempCluster::start_server() {
   auto user = server_user();
   if (user) {
     passwd* pw = getpwnam(user->c_str());

@@ -20,6 +20,7 @@ class TempCluster {
   std::string conninfo(const std::string& database) const;
 
  private:
+  void start_server();
   std::string m_folder;
   std::string m_bin;
   bool m_started = false;

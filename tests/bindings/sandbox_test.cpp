@@ -141,8 +141,15 @@ TEST_CASE("the memory cap: pcall cannot swallow the breach, which is flagged", "
     CHECK(sandbox.breach_message().find("memory limit") != std::string::npos);
     CHECK(sandbox.memory_in_use() <= limits.memory_bytes);
   }
-  SECTION("reaching the host as LUA_ERRMEM") {
+  SECTION("gradual growth: an ordinary error from the hook, before the hard cap") {
     int status = run(sandbox, "local t = {} for i = 1, 1e8 do t[i] = {i, i, i} end");
+    CHECK(status == LUA_ERRRUN);
+    CHECK(top_string(L).find("memory limit of 16 MiB exceeded") != std::string::npos);
+    CHECK(sandbox.limit_breached());
+    CHECK(sandbox.memory_in_use() <= limits.memory_bytes);
+  }
+  SECTION("one huge allocation: the hard cap, LUA_ERRMEM") {
+    int status = run(sandbox, "local s = string.rep('x', 64 * 1024 * 1024)");
     CHECK(status == LUA_ERRMEM);
     CHECK(sandbox.limit_breached());
   }
