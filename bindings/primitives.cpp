@@ -221,7 +221,8 @@ int patch(lua_State* L, bool compare) {
     Param expected;
     if (compare) expected = to_param_or_throw(L, 3, "expected value of '" + column_name + "'");
 
-    lua_getfield(L, 1, column_name.c_str());
+    lua_pushstring(L, column_name.c_str());
+    lua_rawget(L, 1);  // no __index: Lua run from here would escape the watchdog
     int current = lua_gettop(L);
     bool refused = false;
     if (!compare) {

@@ -1,10 +1,10 @@
 #include "bindings/sandbox.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
-#include <regex>
 #include <stdexcept>
 
 #include <lua.hpp>
@@ -79,21 +79,25 @@ local function pass_on(ok, ...)
   return ok, ...
 end
 local gsub_depth = 0
-local function leave_gsub(ok, ...)
-  gsub_depth = gsub_depth - 1
-  if not ok then raise((...), 0) end
-  return ...
-end
 return function(f, ...) return pass_on(raw_pcall(f, ...)) end,
   function(f, handler, ...) return pass_on(raw_xpcall(f, handler, ...)) end,
   function(co, ...) return pass_on(raw_resume(co, ...)) end,
   function(s, pattern, replacement, n)
-    if type(replacement) ~= "function" then return raw_gsub(s, pattern, replacement, n) end
+    local kind = type(replacement)
+    if kind == "string" or kind == "number" then return raw_gsub(s, pattern, replacement, n) end
+    -- Functions and tables (whose __index may call gsub again) are counted.
     if gsub_depth >= 16 then
-      raise("string.gsub: replacement functions nested more than 16 deep", 2)
+      raise("string.gsub: replacements nested more than 16 deep", 2)
     end
     gsub_depth = gsub_depth + 1
-    return leave_gsub(raw_pcall(raw_gsub, s, pattern, replacement, n))
+    local ok, result, count = raw_pcall(raw_gsub, s, pattern, replacement, n)
+    gsub_depth = gsub_depth - 1
+    if not ok then
+      -- gsub's own argument errors carry no position: give them the caller's line.
+      if type(result) == "string" and not result:find("^[^%s:]+:%d+:") then raise(result, 2) end
+      raise(result, 0)
+    end
+    return result, count
   end
 )lua";
 
@@ -193,6 +197,10 @@ void Sandbox::on_count_hook(lua_State* L, lua_Debug*) {
 }
 
 void Sandbox::arm_deadline() {
+  // A new call: a breach belongs to the call that made it (`host test` goes on
+  // with its next test after one).
+  m_timed_out = false;
+  m_out_of_memory = false;
   m_deadline = steady_now_ns() +
                std::chrono::duration_cast<std::chrono::nanoseconds>(m_limits.time_per_call).count();
   if (!m_watchdog.joinable()) m_watchdog = std::thread([this] { watch(); });
@@ -200,6 +208,11 @@ void Sandbox::arm_deadline() {
 }
 
 void Sandbox::disarm_deadline() { m_deadline = k_disarmed; }
+
+void Sandbox::set_abandon_handler(std::function<void(const std::string&)> handler) {
+  std::lock_guard<std::mutex> lock(m_watch_mutex);
+  m_abandon_handler = std::move(handler);
+}
 
 void Sandbox::set_activity(const std::string& activity) {
   std::lock_guard<std::mutex> lock(m_watch_mutex);
@@ -227,12 +240,20 @@ void Sandbox::watch() {
 
 void Sandbox::abandon() const {
   std::string where = m_first_source.empty() ? "recipe" : m_first_source;
-  std::string message = "host: error: " + where + ": time limit of " +
+  std::string message = where + ": time limit of " +
                         std::to_string(m_limits.time_per_call.count()) +
                         " ms exceeded inside a library function (a backtracking string "
                         "pattern?)" +
                         (m_activity.empty() ? "" : " while processing " + m_activity) +
-                        "; the run was abandoned and its open transaction rolled back\n";
+                        "; the run was abandoned and its open transaction rolled back";
+  if (m_abandon_handler) {
+    try {
+      m_abandon_handler(message);
+    } catch (...) {
+      // Ending the process matters more than the report.
+    }
+  }
+  message = "host: error: " + message + "\n";
   std::fwrite(message.data(), 1, message.size(), stderr);
   std::fflush(stderr);
   std::_Exit(1);
@@ -405,12 +426,27 @@ void Sandbox::load_text(const std::string& code, const std::string& chunk_name) 
   }
 }
 
+namespace {
+
+// "file:line: ..." as Lua's error positions read (no regex: std::regex recurses
+// per character and overflows the stack on long messages).
+bool has_position(const std::string& message) {
+  auto colon = message.find(':');
+  if (colon == 0 || colon == std::string::npos) return false;
+  for (std::size_t i = 0; i < colon; ++i)
+    if (std::isspace(static_cast<unsigned char>(message[i]))) return false;
+  std::size_t digits = colon + 1;
+  while (digits < message.size() && std::isdigit(static_cast<unsigned char>(message[digits]))) ++digits;
+  return digits > colon + 1 && digits < message.size() && message[digits] == ':';
+}
+
+}  // namespace
+
 std::string error_text(lua_State* L, int index, const std::string& source) {
-  static const std::regex positioned(R"(^\S+:[0-9]+: [\s\S]*)");
-  if (lua_type(L, index) != LUA_TSTRING)
+  if (!lua_isstring(L, index))
     return source + ": error(" + luaL_typename(L, index) + " value) raised without a message";
   std::string message = lua_tostring(L, index);
-  if (std::regex_match(message, positioned) || message.rfind(source + ":", 0) == 0) return message;
+  if (has_position(message) || message.rfind(source + ":", 0) == 0) return message;
   return source + ": " + message;
 }
 

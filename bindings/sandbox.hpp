@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <string>
@@ -55,6 +56,9 @@ class Sandbox {
   void disarm_deadline();
   // What the next calls work on ("row id=5"), for the watchdog's message.
   void set_activity(const std::string& activity);
+  // Run by the watchdog (on its own thread, the Lua thread stuck) with the error
+  // message before the process ends: writes what can be written without Lua.
+  void set_abandon_handler(std::function<void(const std::string&)> handler);
 
   // Marks a call into the host (a primitive): the watchdog leaves it alone.
   class HostCall {
@@ -98,6 +102,7 @@ class Sandbox {
   std::vector<std::string> m_source_paths;
   std::string m_first_source;
   std::string m_activity;  // guarded by m_watch_mutex
+  std::function<void(const std::string&)> m_abandon_handler;  // guarded by m_watch_mutex
   int m_globals_ref = 0;
   int m_protected_ref = 0;
 };

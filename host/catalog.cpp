@@ -101,7 +101,8 @@ const TableInfo* Catalog::find_table(const std::string& name) {
       "       a.atttypid::bigint, "
       "       (SELECT bt.typcategory FROM pg_type bt WHERE bt.oid = "
       "          CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END) = 'S', "
-      "       a.attnotnull, a.atthasdef OR a.attidentity <> '' "
+      "       a.attnotnull, a.atthasdef OR a.attidentity <> '', "
+      "       a.attcollation <> t.typcollation "
       "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
       "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
       {oid});
@@ -114,6 +115,7 @@ const TableInfo* Catalog::find_table(const std::string& name) {
     c.is_text = std::string(row[4].c_str()) == "t";
     c.not_null = std::string(row[5].c_str()) == "t";
     c.has_default = std::string(row[6].c_str()) == "t";
+    c.own_collation = std::string(row[7].c_str()) == "t";
     info->columns.push_back(std::move(c));
   }
   auto keys = m_database.exec(

@@ -19,6 +19,9 @@ struct Column {
   bool is_text = false;  // string category: a blank value counts as empty
   bool not_null = false;
   bool has_default = false;
+  // Declared with a collation of its own: it orders differently from a bare
+  // value of its type.
+  bool own_collation = false;
 };
 
 struct TableInfo {

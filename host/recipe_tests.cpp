@@ -241,7 +241,9 @@ int test_host(lua_State* L) {
       lua_rawgeti(L, 1, i);
       std::string arg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "";
       lua_pop(L, 1);
-      argv.push_back(resolve_argument(context, arg));
+      // The subcommand and --var values are never paths.
+      bool after_var = argv.size() > 1 && argv.back() == "--var";
+      argv.push_back(i == 1 || after_var ? arg : resolve_argument(context, arg));
     }
     argv.push_back("--db");
     argv.push_back(context.conninfo);

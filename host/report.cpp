@@ -80,7 +80,9 @@ std::string markdown_report(const nlohmann::json& report) {
   md += "\n## Columns" + std::string(dry ? " (changes that would be made)" : "") + "\n\n";
   const auto columns = report.value("columns", nlohmann::json::array());
   if (columns.empty()) {
-    md += "Nothing to change.\n";
+    md += report.value("inserts", nlohmann::json::array()).empty()
+              ? "Nothing to change.\n"
+              : "No cell of an existing row to change (inserted rows: see Tables).\n";
   } else {
     md += "| table | column | patched | protected | review |\n|---|---|---:|---:|---:|\n";
     for (const auto& row : columns)

@@ -34,7 +34,8 @@ nlohmann::json report_breakdown(const BreakdownInputs& inputs) {
     std::string table = item["table"];
     long long count = item["count"];
     tables[table].review += count;
-    if (item["column"].is_string()) columns[{table, item["column"].get<std::string>()}].review += count;
+    if (item["column"].is_string() && !item["column"].get<std::string>().empty())
+      columns[{table, item["column"].get<std::string>()}].review += count;
   }
 
   auto table_rows = nlohmann::json::array();

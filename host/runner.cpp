@@ -65,6 +65,8 @@ class Run {
   // After a failed execute(): rolls back, records the failure in the ledger
   // (committed runs only) and returns the failure report.
   nlohmann::json fail(const std::string& message);
+  // The failure report from what is in memory, for when the database cannot be asked.
+  nlohmann::json failure_report_offline(const std::string& message) const;
   std::string restore_source_paths(const std::string& message) const {
     return m_sandbox ? m_sandbox->restore_source_paths(message) : message;
   }
@@ -79,7 +81,8 @@ class Run {
   void run_verify();
   nlohmann::json build_report(const std::string& status, const std::string& error);
   nlohmann::json protected_by_column_json() const;
-  void append_audit_file();
+  nlohmann::json audit_file_lines();
+  void append_audit_file(const nlohmann::json& lines);
   void record_failure(const std::string& message);
 
   RunOptions m_options;
@@ -108,6 +111,10 @@ void Run::load() {
   m_catalog = std::make_unique<Catalog>(*m_database);
   m_ledger = std::make_unique<Ledger>(*m_database, m_options.ledger_schema);
   m_sandbox = std::make_unique<Sandbox>(m_options.limits);
+  m_sandbox->set_abandon_handler([this](const std::string& message) {
+    auto report = failure_report_offline(message);
+    for (const auto& path : m_options.report_paths) write_report(report, path);
+  });
   m_context.database = m_database.get();
   m_context.catalog = m_catalog.get();
   m_context.ledger = m_ledger.get();
@@ -369,17 +376,23 @@ nlohmann::json Run::protected_by_column_json() const {
   return entries;
 }
 
-void Run::append_audit_file() {
-  std::ofstream file(m_options.audit_file, std::ios::app | std::ios::binary);
-  if (!file) throw UsageError("cannot append to the audit file '" + m_options.audit_file + "'");
+nlohmann::json Run::audit_file_lines() {
   const std::string mode = m_options.dry_run ? "dry-run" : "commit";
-  for (auto& event : m_ledger->audit_events(m_context.run_id, std::numeric_limits<long long>::max())) {
+  auto events = m_ledger->audit_events(m_context.run_id, std::numeric_limits<long long>::max());
+  for (auto& event : events) {
     event["run_id"] = m_context.run_id;
     event["recipe"] = m_recipe.name;
     event["mode"] = mode;
-    file << event.dump() << '\n';
   }
-  if (!file.flush()) throw UsageError("cannot write the audit file '" + m_options.audit_file + "'");
+  return events;
+}
+
+void Run::append_audit_file(const nlohmann::json& lines) {
+  std::ofstream file(m_options.audit_file, std::ios::app | std::ios::binary);
+  for (const auto& line : lines) file << line.dump() << '\n';
+  if (!file.flush())
+    spdlog::warn("could not append the audit events to '{}' (they are in the ledger)",
+                 m_options.audit_file);
 }
 
 RunOutcome Run::execute() {
@@ -399,6 +412,9 @@ RunOutcome Run::execute() {
                        "': pass --input " + *m_recipe.input + "=PATH");
     input = std::make_unique<InputFile>(it->second);
   }
+  if (!m_options.audit_file.empty() &&
+      !std::ofstream(m_options.audit_file, std::ios::app | std::ios::binary))
+    throw UsageError("cannot append to the audit file '" + m_options.audit_file + "'");
   m_context.run_id = resuming ? m_options.resume_run_id : new_run_id();
 
   nlohmann::json checkpoint = nlohmann::json::object();
@@ -485,7 +501,12 @@ RunOutcome Run::execute() {
       try {
         rows = scan->next();
       } catch (const DatabaseError& e) {
-        if (!m_recipe.where.sql) throw;
+        // Data (22), read-only (25) and syntax or name (42) errors come from the
+        // recipe's SQL; anything else (locks, permissions) is the database's.
+        const std::string& state = e.sqlstate();
+        bool from_filter = state.rfind("22", 0) == 0 || state.rfind("25", 0) == 0 ||
+                           state.rfind("42", 0) == 0;
+        if (!m_recipe.where.sql || !from_filter) throw;
         throw RecipeError(m_recipe.path + ": where: " + e.what());
       }
       count = std::min<std::size_t>(rows.size(), wanted);
@@ -573,23 +594,21 @@ RunOutcome Run::execute() {
                               [](const VerifyCheck& c) { return c.ok; });
   std::string status = verified ? "succeeded" : "verify_failed";
   nlohmann::json report = build_report(status, "");
-  if (!m_options.audit_file.empty()) append_audit_file();
+  nlohmann::json audit_lines = m_options.audit_file.empty() ? nlohmann::json::array()
+                                                            : audit_file_lines();
   if (m_options.dry_run) {
     m_database->rollback();
   } else {
     m_ledger->finish_run(m_context.run_id, status, m_context.stats.to_json(), report);
     m_database->commit();
   }
+  // Only what committed (or, in a dry run, what was shown) goes to the file.
+  if (!m_options.audit_file.empty()) append_audit_file(audit_lines);
   return {verified ? ExitCode::ok : ExitCode::verify_failed, report};
 }
 
-nlohmann::json Run::fail(const std::string& message) {
-  try {
-    if (m_database && m_database->in_transaction()) m_database->rollback();
-  } catch (const std::exception&) {
-    // The connection is gone; the server has rolled back.
-  }
-  nlohmann::json report = {{"run_id", m_context.run_id.empty() ? nlohmann::json() : nlohmann::json(m_context.run_id)},
+nlohmann::json Run::failure_report_offline(const std::string& message) const {
+  return {{"run_id", m_context.run_id.empty() ? nlohmann::json() : nlohmann::json(m_context.run_id)},
                            {"recipe", m_recipe.name},
                            {"recipe_path", m_options.recipe_path},
                            {"mode", m_options.dry_run ? "dry-run" : "commit"},
@@ -600,6 +619,15 @@ nlohmann::json Run::fail(const std::string& message) {
                            {"changes", nlohmann::json::array()},
                            {"review", nlohmann::json::array()},
                            {"verify", nlohmann::json::array()}};
+}
+
+nlohmann::json Run::fail(const std::string& message) {
+  try {
+    if (m_database && m_database->in_transaction()) m_database->rollback();
+  } catch (const std::exception&) {
+    // The connection is gone; the server has rolled back.
+  }
+  nlohmann::json report = failure_report_offline(message);
   if (!m_context.run_id.empty()) {
     report = build_report("failed", message);
     record_failure(message);

@@ -157,7 +157,9 @@ class Sender {
       returning_keys += std::string(k ? ", " : "") + "t." + name + "::text";
     }
     std::string bound;
-    if (key_columns.size() == 1) {
+    // Not for a key with a collation of its own: the bounds, ordered in the
+    // type's collation, could exclude keys of the batch.
+    if (key_columns.size() == 1 && !table.require_column(key_columns[0]).own_collation) {
       // Bounding by the batch's key range keeps the planner from scanning the table.
       // ORDER BY .. LIMIT 1 rather than min()/max(): uuid and other key types have
       // a btree order but no min/max aggregates.

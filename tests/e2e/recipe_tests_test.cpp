@@ -74,3 +74,30 @@ test("arithmetic", function() eq(1 + 1, 2) end)
   CHECK(result.exit_code == 0);
   CHECK(result.output.find("1 passed, 0 failed") != std::string::npos);
 }
+
+TEST_CASE("host test: a test that breaches a limit does not poison the next",
+          "[e2e][hosttest]") {
+  std::string folder = "hosttest_" + next_suffix();
+  write_file(folder + "/check/placeholder.txt", "a folder named like a subcommand\n");
+  std::string tests = write_file(folder + "/limits_test.lua", R"lua(
+test("a memory bomb is stopped", function()
+  local s = "x" while true do s = s .. s end
+end)
+
+test("pcall works normally afterwards", function()
+  local ok, err = pcall(error, "ordinary")
+  eq(ok, false)
+  expect(tostring(err):find("ordinary"), "the ordinary error comes back")
+end)
+
+test("a folder named like a subcommand is not taken for a path", function()
+  local result = host({ "check", "--help" })
+  eq(result.exit, 0, result.output)
+end)
+)lua");
+  auto result = run_host({"test", tests});
+  INFO(result.output);
+  CHECK(result.output.find("2 passed, 1 failed") != std::string::npos);
+  CHECK(result.output.find("FAIL") != std::string::npos);
+  CHECK(result.output.find("a memory bomb is stopped") != std::string::npos);
+}

@@ -92,3 +92,126 @@ return {
   CHECK(run.report["audit"][2]["event"] == "total");
   CHECK(run.report["audit"][2]["data"]["items"] == 2);
 }
+
+// Found in review.
+
+TEST_CASE("a very long error message is reported, not a crash", "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1);");
+  auto recipe = recipe_file("long_error", R"lua(
+return {
+  name = "long-error",
+  table = "items",
+  writes = {},
+  each = function(row) error("bad row: " .. string.rep("x", 200000), 0) end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  CHECK(run.exit_code == 1);
+  CHECK(run.output.find("long_error.lua: bad row: xxx") != std::string::npos);
+}
+
+TEST_CASE("error values that are numbers keep their value", "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1);");
+  auto recipe = recipe_file("number_error", R"lua(
+return {
+  name = "number-error",
+  table = "items",
+  writes = {},
+  each = function(row) error(4242, 0) end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK(run.output.find("number_error.lua: 4242") != std::string::npos);
+}
+
+TEST_CASE("gsub recursion through a table replacement is stopped, not a crash",
+          "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1);");
+  auto recipe = recipe_file("gsub_table", R"lua(
+return {
+  name = "gsub-table",
+  table = "items",
+  writes = {},
+  each = function(row)
+    local t
+    t = setmetatable({}, { __index = function() return (("x"):gsub(".", t)) end })
+    local _ = ("x"):gsub(".", t)
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK(run.output.find("nested more than 16 deep") != std::string::npos);
+}
+
+TEST_CASE("a bad gsub pattern names the recipe line", "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1);");
+  auto recipe = recipe_file("gsub_pattern", R"lua(
+return {
+  name = "gsub-pattern",
+  table = "items",
+  writes = {},
+  each = function(row)
+    local _ = ("x"):gsub("(", function() end)
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK(run.output.find("gsub_pattern.lua:7:") != std::string::npos);
+}
+
+TEST_CASE("keys with a collation of their own are all written", "[e2e][regression]") {
+  auto db = fresh_database();
+  // The cluster's default collation is C; the key column orders like ICU's root.
+  sql(db, R"sql(
+CREATE TABLE words (word text COLLATE "und-x-icu" PRIMARY KEY, note text);
+INSERT INTO words VALUES ('apple', NULL), ('Banana', NULL), ('cherry', NULL);
+)sql");
+  auto recipe = recipe_file("collated_key", R"lua(
+return {
+  name = "collated-key",
+  table = "words",
+  writes = { words = { "note" } },
+  each = function(row) patch_if_empty(row, "note", "seen") end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.stat("patched") == 3);
+  CHECK(rows(db, "SELECT count(*) FROM words WHERE note = 'seen'")[0] == "3");
+}
+
+TEST_CASE("a run abandoned by the watchdog still writes its failure report",
+          "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE items (id int PRIMARY KEY, note text); INSERT INTO items VALUES (1, NULL);");
+  auto recipe = recipe_file("stuck_pattern", R"lua(
+return {
+  name = "stuck-pattern",
+  table = "items",
+  writes = { items = { "note" } },
+  each = function(row)
+    patch_if_empty(row, "note", "never")
+    string.find(string.rep("a", 3000), string.rep(".-", 12) .. "b")
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe, {"--timeout-ms", "200"});
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK(run.output.find("while processing row id=1") != std::string::npos);
+  REQUIRE(run.report.is_object());
+  CHECK(run.report["status"] == "failed");
+  CHECK(run.report["error"].get<std::string>().find("time limit") != std::string::npos);
+  CHECK(rows(db, "SELECT count(*) FROM items WHERE note IS NULL")[0] == "1");
+}

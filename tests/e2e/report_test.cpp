@@ -159,3 +159,22 @@ return {
   CHECK(lines[3]["run_id"] == real.run_id);
   CHECK(lines[3]["recipe"] == "audit-file-subject");
 }
+
+TEST_CASE("an --audit-file that cannot be written stops the run before it starts",
+          "[e2e][report]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE items (id int PRIMARY KEY, note text); INSERT INTO items VALUES (1, NULL);");
+  auto recipe = recipe_file("audit_unwritable", R"lua(
+return {
+  name = "audit-unwritable",
+  table = "items",
+  writes = { items = { "note" } },
+  each = function(row) patch_if_empty(row, "note", "x") audit("seen", {}) end,
+}
+)lua");
+  auto run = run_recipe(db, recipe, {"--audit-file", "/nonexistent-folder/audit.jsonl"});
+  INFO(run.output);
+  CHECK(run.exit_code == 2);
+  CHECK(run.output.find("audit file") != std::string::npos);
+  CHECK(rows(db, "SELECT count(*) FROM items WHERE note IS NULL")[0] == "1");
+}
