@@ -203,8 +203,9 @@ void Sandbox::arm_deadline() {
   m_out_of_memory = false;
   m_deadline = steady_now_ns() +
                std::chrono::duration_cast<std::chrono::nanoseconds>(m_limits.time_per_call).count();
+  // No notify: the watchdog polls (it only acts a whole budget late), and a
+  // wake-up per call would cost a system call per row.
   if (!m_watchdog.joinable()) m_watchdog = std::thread([this] { watch(); });
-  m_watch_wakeup.notify_all();
 }
 
 void Sandbox::disarm_deadline() { m_deadline = k_disarmed; }
