@@ -358,6 +358,7 @@ int run_recipe_tests(const RecipeTestOptions& options) {
     SandboxLimits limits;
     limits.time_per_call = std::chrono::milliseconds(600000);
     Sandbox sandbox(limits);
+    sandbox.set_abandon_handler([&cluster](const std::string&) { cluster.remove(); });
     lua_State* L = sandbox.state();
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "host.tests");

@@ -55,12 +55,7 @@ TempCluster::TempCluster() : m_bin(postgres_bin_folder()) {
   try {
     start_server();
   } catch (...) {
-    // The destructor does not run for a constructor that throws.
-    if (m_started)
-      run_process({m_bin + "/pg_ctl", "-D", m_folder + "/data", "-m", "immediate", "-w", "stop"},
-                  server_user());
-    std::error_code ignored;
-    std::filesystem::remove_all(m_folder, ignored);
+    remove();  // the destructor does not run for a constructor that throws
     throw;
   }
 }
@@ -90,11 +85,14 @@ void TempCluster::start_server() {
   m_started = true;
 }
 
-TempCluster::~TempCluster() {
+TempCluster::~TempCluster() { remove(); }
+
+void TempCluster::remove() noexcept {
   try {
     if (m_started)
       run_process({m_bin + "/pg_ctl", "-D", m_folder + "/data", "-m", "immediate", "-w", "stop"},
                   server_user());
+    m_started = false;
     std::error_code ignored;
     std::filesystem::remove_all(m_folder, ignored);
   } catch (...) {

@@ -19,6 +19,10 @@ class TempCluster {
   // Conninfo for an existing database of the cluster.
   std::string conninfo(const std::string& database) const;
 
+  // Stops the server and removes its folder; the destructor does it too. Safe to
+  // call from another thread when the owner is stuck (the watchdog).
+  void remove() noexcept;
+
  private:
   void start_server();
   std::string m_folder;
