@@ -10,6 +10,7 @@
 #include "host/catalog.hpp"
 #include "host/database.hpp"
 #include "host/errors.hpp"
+#include "host/exact_fit.hpp"
 #include "host/ledger.hpp"
 #include "host/sql_text.hpp"
 
@@ -135,6 +136,12 @@ std::string call_site(lua_State* L) {
   return where;
 }
 
+void refuse_rounding(const TableInfo& table, const Column& column, const Param& value) {
+  if (!value) return;
+  if (auto problem = rounding_problem(column, *value))
+    throw RecipeError("cannot write to " + table.display_name + "." + column.name + ": " + *problem);
+}
+
 void check_writable(RunContext& context, const TableInfo& table, const std::string& column) {
   if (!context.writes_enabled)
     throw RecipeError("writes are not allowed here (only inside each)");
@@ -218,6 +225,7 @@ int patch(lua_State* L, bool compare) {
         origin.key_columns.end())
       throw RecipeError("column '" + column_name + "' is part of the row's key");
     Param value = to_param_or_throw(L, value_index, "value for column '" + column_name + "'");
+    refuse_rounding(table, column, value);
     Param expected;
     if (compare) expected = to_param_or_throw(L, 3, "expected value of '" + column_name + "'");
 
@@ -281,6 +289,7 @@ int insert(lua_State* L, WriteKind kind) {
       std::string column = lua_tostring(L, -2);
       check_writable(context, table, column);
       values.emplace_back(column, to_param_or_throw(L, -1, "value for column '" + column + "'"));
+      refuse_rounding(table, table.require_column(column), values.back().second);
       lua_pop(L, 1);
     }
     std::sort(values.begin(), values.end());

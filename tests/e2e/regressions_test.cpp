@@ -215,3 +215,39 @@ return {
   CHECK(run.report["error"].get<std::string>().find("time limit") != std::string::npos);
   CHECK(rows(db, "SELECT count(*) FROM items WHERE note IS NULL")[0] == "1");
 }
+
+// Found checking the contract: "No value is ever silently rounded or truncated".
+
+TEST_CASE("a value numeric(p,s) or timestamp(p) would round is an error, not a rounding",
+          "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE prices (id int PRIMARY KEY, amount numeric(6,2), at timestamp(0)); "
+          "INSERT INTO prices VALUES (1, NULL, NULL), (2, NULL, NULL);");
+  auto write_amount = [&](const std::string& value, const std::string& column) {
+    return run_recipe(db, recipe_file("exact_" + column, R"lua(
+return {
+  name = "exact-)lua" + column + R"lua(",
+  table = "prices",
+  writes = { prices = { "id", "amount", "at" } },
+  each = function(row)
+    if row.id == 1 then patch_if_empty(row, ")lua" + column + R"lua(", ")lua" + value + R"lua(") end
+    if row.id == 2 then fill_from("prices", { id = 2, )lua" + column + R"lua( = ")lua" + value + R"lua(" }) end
+  end,
+}
+)lua"));
+  };
+  auto rounded = write_amount("1.005", "amount");
+  INFO(rounded.output);
+  CHECK(rounded.exit_code == 1);
+  CHECK(rounded.output.find("'1.005' has 3 decimal places; numeric(6,2) keeps 2") != std::string::npos);
+  CHECK(rounded.output.find("row id=1") != std::string::npos);
+  auto late = write_amount("2024-03-18 10:00:00.7", "at");
+  CHECK(late.exit_code == 1);
+  CHECK(late.output.find("fractional second") != std::string::npos);
+  CHECK(rows(db, "SELECT count(*) FROM prices WHERE amount IS NULL AND at IS NULL")[0] == "2");
+  auto exact = write_amount("1.50", "amount");
+  INFO(exact.output);
+  CHECK(exact.exit_code == 0);
+  CHECK(rows(db, "SELECT amount::text FROM prices ORDER BY id") ==
+        std::vector<std::string>{"1.50", "1.50"});
+}
