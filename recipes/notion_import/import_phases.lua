@@ -16,18 +16,8 @@
 local convert = require "convert"
 local ids = require "ids"
 local notion = require "notion"
-
-local function page_uuid(entity, url)
-  local page = url and notion.page_id(url)
-  return page and map_id(entity, ids.canonical_uuid(page))
-end
-
-local function date_or_audit(name, text)
-  if convert.is_blank(text) then return nil end
-  local date, err = convert.parse_date(text)
-  if not date then audit("bad_date", { name = name, value = text, error = err }) end
-  return date
-end
+local rows = require "notion_rows"
+local page_uuid, date_or_audit = rows.page_uuid, rows.date_or_audit
 
 -- Ids of the imported projects the cell links to; the others are audited.
 local function linked_projects(name, cell)

@@ -12,11 +12,7 @@
 local convert = require "convert"
 local ids = require "ids"
 local notion = require "notion"
-
-local function page_uuid(entity, url)
-  local page = url and notion.page_id(url)
-  return page and map_id(entity, ids.canonical_uuid(page))
-end
+local page_uuid = require("notion_rows").page_uuid
 
 -- The sub-app the cell links to, if it has been imported; orphans are audited.
 local function linked_sub_app(name, cell)

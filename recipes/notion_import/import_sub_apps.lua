@@ -10,21 +10,8 @@
 --   host run recipes/notion_import/import_sub_apps.lua --input sub_apps=sub_apps.csv --dry-run
 
 local convert = require "convert"
-local ids = require "ids"
-local notion = require "notion"
-
--- The row's UUID: the Notion page id of its URL, recorded in the id map.
-local function page_uuid(entity, url)
-  local page = url and notion.page_id(url)
-  return page and map_id(entity, ids.canonical_uuid(page))
-end
-
-local function date_or_audit(name, text)
-  if convert.is_blank(text) then return nil end
-  local date, err = convert.parse_date(text)
-  if not date then audit("bad_date", { name = name, value = text, error = err }) end
-  return date
-end
+local rows = require "notion_rows"
+local page_uuid, date_or_audit = rows.page_uuid, rows.date_or_audit
 
 return {
   name = "notion-import-sub-apps",
