@@ -1,6 +1,7 @@
 #include "bindings/lua_value.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -65,10 +66,12 @@ void push_pg_value(lua_State* L, const char* text, std::size_t length, unsigned 
 std::string format_number(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
-  if (value == std::floor(value) && std::fabs(value) <= k_max_exact_integer) {
+  if (value == std::floor(value) && std::fabs(value) < 1e21) {
+    // An integral double prints exactly with %.0f (2^60 as 1152921504606846976,
+    // not 1.15292150460685e+18, which int8 would refuse).
     char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%lld", static_cast<long long>(value));
-    return buffer;
+    std::snprintf(buffer, sizeof buffer, "%.0f", value);
+    return std::string(buffer) == "-0" ? "0" : buffer;
   }
   char buffer[40];
   for (int precision = 15; precision <= 17; ++precision) {
@@ -168,7 +171,21 @@ void push_json(lua_State* L, const nlohmann::json& value) {
       lua_pushboolean(L, value.get<bool>());
       break;
     case nlohmann::json::value_t::number_integer:
-    case nlohmann::json::value_t::number_unsigned:
+    case nlohmann::json::value_t::number_unsigned: {
+      // Like int8 from the database: a number while exact, else its digits.
+      // (Compared as integers: as a double, 2^53 + 1 already reads as 2^53.)
+      constexpr std::int64_t limit = std::int64_t{1} << 53;
+      bool exact = value.is_number_unsigned()
+                       ? value.get<std::uint64_t>() <= static_cast<std::uint64_t>(limit)
+                       : value.get<std::int64_t>() >= -limit && value.get<std::int64_t>() <= limit;
+      if (exact) {
+        lua_pushnumber(L, value.get<double>());
+      } else {
+        std::string digits = value.dump();
+        lua_pushlstring(L, digits.data(), digits.size());
+      }
+      break;
+    }
     case nlohmann::json::value_t::number_float:
       lua_pushnumber(L, value.get<double>());
       break;

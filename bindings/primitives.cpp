@@ -13,6 +13,7 @@
 #include "host/exact_fit.hpp"
 #include "host/ledger.hpp"
 #include "host/sql_text.hpp"
+#include "host/uuid5.hpp"
 
 namespace host {
 
@@ -424,6 +425,8 @@ int raw_map_id(lua_State* L) {
     }
     std::string legacy = lua_type(L, 2) == LUA_TNUMBER ? format_number(lua_tonumber(L, 2))
                                                        : std::string(lua_tostring(L, 2));
+    // A UUID is one legacy id however it is spelled: stored in canonical form.
+    if (auto canonical = canonical_uuid(legacy)) legacy = *canonical;
     auto cached = context.id_cache.find(entity + '\x1f' + legacy);
     if (cached != context.id_cache.end()) {
       lua_pushboolean(L, 1);
@@ -499,7 +502,8 @@ int review(lua_State* L) {
       }
       lua_pop(L, 2);
     }
-    add_review(context, table, key, column, lua_to_json(L, 3), "review", reason);
+    // A hand-made proposal: the lowest confidence, so that it reads like the others.
+    add_review(context, table, key, column, lua_to_json(L, 3), "low", reason);
     return 0;
   });
 }

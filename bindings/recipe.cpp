@@ -87,7 +87,8 @@ Recipe load_recipe(Sandbox& sandbox, const std::string& path) {
   recipe.path = path;
   recipe.directory = std::filesystem::path(path).parent_path().string();
   if (recipe.directory.empty()) recipe.directory = ".";
-  if (!std::filesystem::is_regular_file(path)) throw RecipeError(path + ": no such recipe file");
+  // A wrong path on the command line is a usage error (exit 2), not a recipe's.
+  if (!std::filesystem::is_regular_file(path)) throw UsageError(path + ": no such recipe file");
   recipe.source = read_file(path);
   recipe.hash = text_hash(recipe.source);
 

@@ -97,13 +97,20 @@ const TableInfo* Catalog::find_table(const std::string& name) {
 
   auto columns = m_database.exec(
       "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
-      "       format_type(CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END, NULL), "
+      // Without its modifier "character" means char(1) and "bit" bit(1): casting a
+      // value to them would cut it. bpchar and varbit take the value whole and
+      // leave the length check to the assignment.
+      "       CASE base.oid WHEN 'bpchar'::regtype THEN 'pg_catalog.bpchar' "
+      "                     WHEN 'bit'::regtype THEN 'pg_catalog.varbit' "
+      "                     WHEN '_bpchar'::regtype THEN 'pg_catalog.bpchar[]' "
+      "                     WHEN '_bit'::regtype THEN 'pg_catalog.varbit[]' "
+      "                     ELSE format_type(base.oid, NULL) END, "
       "       a.atttypid::bigint, "
-      "       (SELECT bt.typcategory FROM pg_type bt WHERE bt.oid = "
-      "          CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END) = 'S', "
+      "       base.typcategory = 'S', "
       "       a.attnotnull, a.atthasdef OR a.attidentity <> '', "
       "       a.attcollation <> t.typcollation "
       "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+      "JOIN pg_type base ON base.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
       "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
       {oid});
   for (const auto& row : columns) {

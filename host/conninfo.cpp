@@ -15,9 +15,11 @@ namespace {
 
 std::optional<std::string> password_in(const std::string& conninfo) {
   static const std::regex url_password(R"(^[a-z]+://[^:/@]*:([^@]*)@)");
+  static const std::regex url_query_password(R"(^[a-z]+://[^?]*\?(?:[^#]*&)?password=([^&#]*))");
   static const std::regex keyword_password(R"((?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+))");
   std::smatch match;
   if (std::regex_search(conninfo, match, url_password)) return match[1].str();
+  if (std::regex_search(conninfo, match, url_query_password)) return match[1].str();
   if (std::regex_search(conninfo, match, keyword_password)) {
     std::string value = match[1].str();
     if (value.size() >= 2 && value.front() == '\'') value = value.substr(1, value.size() - 2);

@@ -345,6 +345,17 @@ std::string Ledger::id_map_table(const std::string& entity) {
   m_database.exec("CREATE TABLE IF NOT EXISTS " + name +
                   " (legacy_id text NOT NULL UNIQUE, uuid uuid NOT NULL UNIQUE, "
                   "run_id uuid, created_at timestamptz NOT NULL DEFAULT clock_timestamp())");
+  // A map made by hand, with only (legacy_id, uuid), gets the columns the host
+  // keeps. Only when missing: ALTER TABLE would lock the map for the whole run.
+  auto missing = m_database.exec(
+      "SELECT c FROM unnest(ARRAY['run_id', 'created_at']) c WHERE NOT EXISTS (SELECT 1 FROM "
+      "pg_attribute WHERE attrelid = $1::regclass AND attname = c AND NOT attisdropped)",
+      {name});
+  for (const auto& row : missing)
+    m_database.exec("ALTER TABLE " + name + " ADD COLUMN IF NOT EXISTS " +
+                    (std::string(row[0].c_str()) == "run_id"
+                         ? std::string("run_id uuid")
+                         : std::string("created_at timestamptz NOT NULL DEFAULT clock_timestamp()")));
   m_known_maps.push_back(entity);
   return name;
 }

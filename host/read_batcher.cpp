@@ -201,7 +201,8 @@ std::map<std::string, std::string> resolve_ids(Database& database, Ledger& ledge
                                                const std::string& run_id,
                                                const std::string& entity,
                                                const std::vector<std::string>& legacy_ids,
-                                               long long& created) {
+                                               long long& created,
+                                               std::map<std::string, std::string>* conflicts) {
   std::string map_table = ledger.id_map_table(entity);
   std::map<std::string, std::string> found;
   std::set<std::string> distinct(legacy_ids.begin(), legacy_ids.end());
@@ -232,10 +233,13 @@ std::map<std::string, std::string> resolve_ids(Database& database, Ledger& ledge
   for (const auto& row : inserted) found[row[0].c_str()] = row[1].c_str();
   if (found.size() < unique.size()) {
     look_up(missing_ids);  // lost a race to another writer: its mapping wins
-    for (size_t i = 0; i < missing_ids.size(); ++i)
-      if (!found.count(missing_ids[i]))
-        throw RecipeError("map_id('" + entity + "', '" + missing_ids[i] + "'): its UUID " +
-                          *fresh[i] + " is already mapped to another legacy id in " + map_table);
+    for (size_t i = 0; i < missing_ids.size(); ++i) {
+      if (found.count(missing_ids[i])) continue;
+      std::string problem = "map_id('" + entity + "', '" + missing_ids[i] + "'): its UUID " +
+                            *fresh[i] + " is already mapped to another legacy id in " + map_table;
+      if (!conflicts) throw RecipeError(problem);
+      (*conflicts)[missing_ids[i]] = problem;
+    }
   }
   return found;
 }

@@ -42,11 +42,14 @@ std::vector<ReadAnswer> answer_reads(Database& database, const std::vector<const
 
 // Looks up, or creates, the UUIDs of legacy ids of one entity (RECIPE_API.md section 4):
 // existing mappings win, new ones are UUIDv5 (or the canonical form of a UUID) and
-// stored. Returns legacy -> uuid; `created` counts new mappings.
+// stored. Returns legacy -> uuid; `created` counts new mappings. A legacy id whose
+// UUID another legacy id already holds is left out of the result and, when
+// `conflicts` is given, described there (else it is a RecipeError).
 std::map<std::string, std::string> resolve_ids(Database& database, Ledger& ledger,
                                                const std::string& run_id,
                                                const std::string& entity,
                                                const std::vector<std::string>& legacy_ids,
-                                               long long& created);
+                                               long long& created,
+                                               std::map<std::string, std::string>* conflicts = nullptr);
 
 }  // namespace host

@@ -228,7 +228,10 @@ void Run::resume(RowTask& task, int arguments) {
   }
   if (status == 0 || status == LUA_YIELD) return;
   std::string message = error_text(task.thread, -1, m_recipe.path) + " [" + task.description + "]";
-  if (!m_recipe.skip_failed_rows) throw RecipeError(message);
+  if (!m_recipe.skip_failed_rows) {
+    ++m_context.stats.errors;  // the row that stopped the run
+    throw RecipeError(message);
+  }
   m_context.writes.drop_row(task.index);
   m_failed_rows.push_back({task.key, message});
   ++m_context.stats.errors;
@@ -252,10 +255,15 @@ void Run::answer_pending(std::vector<RowTask>& tasks) {
   std::vector<const ReadAnswer*> answer_of(pending.size(), nullptr);
   for (std::size_t r = 0; r < reads.size(); ++r) answer_of[read_positions[r]] = &answers[r];
   if (m_context.id_cache.size() > k_id_cache_limit) m_context.id_cache.clear();
+  // Conflicts go back to the calls, so the error names the recipe line and row.
+  std::map<std::string, std::string> conflicts;  // entity '\x1f' legacy -> problem
   for (const auto& [entity, legacy_ids] : legacy_by_entity) {
+    std::map<std::string, std::string> entity_conflicts;
     auto ids = resolve_ids(*m_database, *m_ledger, m_context.run_id, entity, legacy_ids,
-                           m_context.stats.ids_mapped);
+                           m_context.stats.ids_mapped, &entity_conflicts);
     for (const auto& [legacy, uuid] : ids) m_context.id_cache[entity + '\x1f' + legacy] = uuid;
+    for (const auto& [legacy, problem] : entity_conflicts)
+      conflicts[entity + '\x1f' + legacy] = problem;
   }
   std::map<lua_State*, RowTask*> task_of;
   for (auto& task : tasks) task_of[task.thread] = &task;
@@ -264,6 +272,11 @@ void Run::answer_pending(std::vector<RowTask>& tasks) {
     int pushed;
     if (call.kind == PendingCall::Kind::read) {
       pushed = push_read_answer(call.thread, m_context, call, *answer_of[i]);
+    } else if (auto conflict = conflicts.find(call.entity + '\x1f' + call.legacy_id);
+               conflict != conflicts.end()) {
+      lua_pushboolean(call.thread, 0);
+      lua_pushlstring(call.thread, conflict->second.data(), conflict->second.size());
+      pushed = 2;
     } else {
       const std::string& uuid = m_context.id_cache.at(call.entity + '\x1f' + call.legacy_id);
       lua_pushboolean(call.thread, 1);
@@ -546,9 +559,15 @@ RunOutcome Run::execute() {
     }
     ++batch_number;
     std::size_t failed_before = m_failed_rows.size();
-    auto flushed = m_context.writes.flush(*m_database, *m_ledger, m_context.run_id,
-                                          static_cast<int>(batch_number), m_sequence,
-                                          m_recipe.skip_failed_rows ? &m_failed_rows : nullptr);
+    FlushResult flushed;
+    try {
+      flushed = m_context.writes.flush(*m_database, *m_ledger, m_context.run_id,
+                                       static_cast<int>(batch_number), m_sequence,
+                                       m_recipe.skip_failed_rows ? &m_failed_rows : nullptr);
+    } catch (const RecipeError&) {
+      ++m_context.stats.errors;  // a value the database refused stopped the run
+      throw;
+    }
     m_context.stats.patched += flushed.patched;
     m_context.stats.protected_fields += flushed.protected_fields;
     m_context.stats.inserted += flushed.inserted;

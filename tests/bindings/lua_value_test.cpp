@@ -50,6 +50,8 @@ TEST_CASE("format_number writes the shortest exact decimal", "[unit][lua_value]"
   CHECK(format_number(42) == "42");
   CHECK(format_number(-7) == "-7");
   CHECK(format_number(1.5) == "1.5");
+  CHECK(format_number(1152921504606846976.0) == "1152921504606846976");  // 2^60, exactly
+  CHECK(format_number(-0.0) == "0");
   CHECK(format_number(9007199254740992.0) == "9007199254740992");  // 2^53
   CHECK(format_number(-9007199254740992.0) == "-9007199254740992");
   CHECK(format_number(std::nan("")) == "NaN");

@@ -251,3 +251,167 @@ return {
   CHECK(rows(db, "SELECT amount::text FROM prices ORDER BY id") ==
         std::vector<std::string>{"1.50", "1.50"});
 }
+
+// Found probing the contract from outside.
+
+TEST_CASE("char(n) values and keys are written whole, never cut to one character",
+          "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, R"sql(
+CREATE TABLE codes (code char(3) PRIMARY KEY, label char(5), note text, flags bit(3));
+INSERT INTO codes (code) VALUES ('abc'), ('abd'), ('a');
+)sql");
+  auto recipe = recipe_file("char_key", R"lua(
+return {
+  name = "char-key",
+  table = "codes",
+  where = { code = "abc" },
+  writes = { codes = { "label", "note", "flags" } },
+  each = function(row)
+    patch_if_empty(row, "label", "hello")
+    patch_if_empty(row, "note", "for " .. row.code)
+    patch_if_empty(row, "flags", "101")
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(rows(db, "SELECT code || '|' || coalesce(label, '-') || '|' || coalesce(note, '-') || '|' || "
+                 "coalesce(flags::text, '-') FROM codes ORDER BY code") ==
+        std::vector<std::string>{"a|-|-|-", "abc|hello|for abc|101", "abd|-|-|-"});
+  auto too_long = run_recipe(db, recipe_file("char_long", R"lua(
+return {
+  name = "char-long",
+  table = "codes",
+  where = { code = "abd" },
+  writes = { codes = { "label" } },
+  each = function(row) patch_if_empty(row, "label", "toolong") end,
+}
+)lua"));
+  CHECK(too_long.exit_code == 1);
+  CHECK(too_long.output.find("too long") != std::string::npos);
+}
+
+TEST_CASE("map_id: one UUID however it is spelled is one legacy id", "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1), (2);");
+  auto recipe = recipe_file("uuid_spellings", R"lua(
+return {
+  name = "uuid-spellings",
+  table = "items",
+  writes = {},
+  each = function(row)
+    local spelled = row.id == 1 and "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"
+                                 or "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    audit("mapped", { id = map_id("customer", spelled) })
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  REQUIRE(run.report["audit"].size() == 2);
+  for (const auto& event : run.report["audit"])
+    CHECK(event["data"]["id"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+  CHECK(rows(db, "SELECT legacy_id FROM host_ledger.customer_id_map") ==
+        std::vector<std::string>{"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"});
+}
+
+TEST_CASE("map_id: a UUID held by another legacy id fails at the recipe line and row",
+          "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, R"sql(
+CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1);
+CREATE SCHEMA host_ledger;
+CREATE TABLE host_ledger.customer_id_map (legacy_id text UNIQUE, uuid uuid UNIQUE);
+INSERT INTO host_ledger.customer_id_map VALUES ('C-1', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+)sql");
+  auto recipe = recipe_file("uuid_taken", R"lua(
+return {
+  name = "uuid-taken",
+  table = "items",
+  writes = {},
+  each = function(row)
+    local known = map_id("customer", "C-1")
+    audit("known", { id = known })
+    map_id("customer", "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11")
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK(run.output.find("uuid_taken.lua:9:") != std::string::npos);
+  CHECK(run.output.find("row id=1") != std::string::npos);
+  CHECK(run.output.find("already mapped") != std::string::npos);
+  CHECK(run.stat("errors") == 1);
+}
+
+TEST_CASE("JSON Lines integers beyond 2^53 arrive as exact text", "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE big (id int PRIMARY KEY, n numeric);");
+  std::string input = write_file("inputs/big_" + next_suffix() + ".jsonl",
+                                 "{\"id\": 1, \"n\": 9007199254740993}\n"
+                                 "{\"id\": 2, \"n\": 42}\n");
+  auto recipe = recipe_file("big_jsonl", R"lua(
+return {
+  name = "big-jsonl",
+  input = "numbers",
+  writes = { big = { "id", "n" } },
+  each = function(record)
+    audit("kind", { id = record.id, kind = type(record.n) })
+    insert_if_absent("big", { id = record.id, n = record.n })
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe, {"--input", "numbers=" + input});
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.report["audit"][0]["data"]["kind"] == "string");
+  CHECK(run.report["audit"][1]["data"]["kind"] == "number");
+  CHECK(rows(db, "SELECT n::text FROM big ORDER BY id") ==
+        std::vector<std::string>{"9007199254740993", "42"});
+}
+
+TEST_CASE("review() items carry a confidence level of the contract", "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE items (id int PRIMARY KEY, owner text); INSERT INTO items VALUES (1, NULL);");
+  auto recipe = recipe_file("review_level", R"lua(
+return {
+  name = "review-level",
+  table = "items",
+  writes = {},
+  each = function(row) review(row, "owner", "Ann", "same team") end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  REQUIRE(run.report["review"].size() == 1);
+  CHECK(run.report["review"][0]["confidence"] == "low");
+}
+
+TEST_CASE("a missing recipe file is a usage error", "[e2e][regression]") {
+  auto db = fresh_database();
+  auto run = run_recipe(db, scratch_folder() + "/no/such/recipe.lua");
+  CHECK(run.exit_code == 2);
+  CHECK(run.output.find("no such recipe file") != std::string::npos);
+}
+
+TEST_CASE("an integral Lua number above 2^53 is written with all its digits", "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE items (id int PRIMARY KEY, big int8); INSERT INTO items VALUES (1, NULL);");
+  auto recipe = recipe_file("big_int8", R"lua(
+return {
+  name = "big-int8",
+  table = "items",
+  writes = { items = { "big" } },
+  each = function(row) patch_if_empty(row, "big", 2 ^ 60) end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(rows(db, "SELECT big::text FROM items")[0] == "1152921504606846976");
+}

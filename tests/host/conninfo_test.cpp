@@ -39,6 +39,16 @@ TEST_CASE("redact_conninfo hides the password of a URL", "[unit][conninfo]") {
   CHECK(redacted.find("hunter2") == std::string::npos);
 }
 
+TEST_CASE("redact_conninfo hides a password given as a URL query parameter", "[unit][conninfo]") {
+  EnvGuard pgpassword("PGPASSWORD");
+  std::string redacted =
+      redact_conninfo("postgresql:///t14?host=/tmp/probe&port=5499&user=pw&password=SecretQ");
+  CHECK(redacted.find("SecretQ") == std::string::npos);
+  CHECK(redacted.find("user=pw") != std::string::npos);
+  CHECK(redact_conninfo("postgresql://h/db?password=first&sslmode=require").find("first") ==
+        std::string::npos);
+}
+
 TEST_CASE("redact_conninfo hides key=value passwords, quoted or not", "[unit][conninfo]") {
   EnvGuard pgpassword("PGPASSWORD");
   std::string plain = redact_conninfo("host=localhost user=alice password=s3cret dbname=app");
