@@ -37,12 +37,8 @@ long long row_limit(const ReadRequest& request) {
   return request.kind == ReadRequest::Kind::first ? 1 : request.limit + 1;
 }
 
-bool batchable(const ReadRequest& request) {
-  if (request.filter.sql) return false;
-  for (const auto& c : request.filter.conditions)
-    if (c.kind == Condition::Kind::in_list) return false;
-  return true;
-}
+// A SQL-string filter is the recipe's own text: it runs alone, read-only.
+bool batchable(const ReadRequest& request) { return !request.filter.sql; }
 
 // Same table, columns, order, limit and condition shape: one query serves them all.
 std::string shape_of(const ReadRequest& request) {
@@ -60,8 +56,10 @@ std::string shape_of(const ReadRequest& request) {
 
 std::string values_key(const ReadRequest& request) {
   std::string key;
-  for (const auto& c : request.filter.conditions)
+  for (const auto& c : request.filter.conditions) {
     if (c.kind == Condition::Kind::equals) key += (c.values[0] ? "v" + *c.values[0] : "n") + '\x1f';
+    if (c.kind == Condition::Kind::in_list) key += "l" + array_literal(c.values) + '\x1f';
+  }
   return key;
 }
 
@@ -118,6 +116,15 @@ void answer_group(Database& database, const std::vector<const ReadRequest*>& req
       unnest_args += "$" + std::to_string(params.size()) + "::text[], ";
       v_names += name + ", ";
       clause = target + " = v." + name + "::" + column.cast_type;
+    } else if (condition.kind == Condition::Kind::in_list) {
+      // Each request's list travels as one element: the text of an array literal.
+      Params lists;
+      for (const auto* tuple : tuples) lists.push_back(array_literal(tuple->filter.conditions[c].values));
+      params.push_back(array_literal(lists));
+      std::string name = "p" + std::to_string(equals_index++);
+      unnest_args += "$" + std::to_string(params.size()) + "::text[], ";
+      v_names += name + ", ";
+      clause = target + " = ANY(v." + name + "::" + column.cast_type + "[])";
     } else {
       clause = empty_condition(column, target, EmptyRule::blank);
       if (condition.kind == Condition::Kind::not_empty) clause = "NOT " + clause;
@@ -156,12 +163,12 @@ std::vector<ReadAnswer> answer_reads(Database& database,
   for (size_t i = 0; i < requests.size(); ++i) {
     if (batchable(*requests[i]))
       groups[shape_of(*requests[i])].push_back(i);
-    else
-      groups["single\x1e" + std::to_string(i)].push_back(i);
+    else  // the same SQL text from many rows is asked once
+      groups["sql\x1e" + shape_of(*requests[i]) + '\x1e' + *requests[i]->filter.sql].push_back(i);
   }
   for (const auto& [shape, positions] : groups) {
-    auto run_singly = [&] {
-      for (size_t p : positions) {
+    auto run_singly = [&](const std::vector<size_t>& which) {
+      for (size_t p : which) {
         database.savepoint("host_read");
         try {
           answers[p] = answer_one(database, *requests[p]);
@@ -176,8 +183,13 @@ std::vector<ReadAnswer> answer_reads(Database& database,
         }
       }
     };
-    if (positions.size() == 1 || !batchable(*requests[positions[0]])) {
-      run_singly();
+    if (!batchable(*requests[positions[0]])) {
+      run_singly({positions[0]});
+      for (size_t p : positions) answers[p] = answers[positions[0]];
+      continue;
+    }
+    if (positions.size() == 1) {
+      run_singly(positions);
       continue;
     }
     database.savepoint("host_read_group");
@@ -188,7 +200,7 @@ std::vector<ReadAnswer> answer_reads(Database& database,
       // One bad value spoils the group: find it by asking one by one.
       database.rollback_to("host_read_group");
       database.release("host_read_group");
-      run_singly();
+      run_singly(positions);
     } catch (const RecipeError& error) {
       database.release("host_read_group");
       for (size_t p : positions) answers[p].error = error.what();

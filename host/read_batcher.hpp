@@ -37,7 +37,8 @@ struct ReadAnswer {
 };
 
 // Answers all requests; each answer matches the request at the same position.
-// Requests that cannot be batched (IN lists, SQL predicates) run one by one.
+// Requests with a SQL-string filter run alone (once per distinct text); the others
+// are answered with one query per shape.
 std::vector<ReadAnswer> answer_reads(Database& database, const std::vector<const ReadRequest*>& requests);
 
 // Looks up, or creates, the UUIDs of legacy ids of one entity (RECIPE_API.md section 4):

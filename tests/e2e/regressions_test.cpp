@@ -415,3 +415,42 @@ return {
   REQUIRE(run.exit_code == 0);
   CHECK(rows(db, "SELECT big::text FROM items")[0] == "1152921504606846976");
 }
+
+TEST_CASE("reads with IN lists and SQL filters, batched per shape, answer each row its own",
+          "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, R"sql(
+CREATE TABLE tasks (id int PRIMARY KEY, wanted int[]);
+INSERT INTO tasks VALUES (1, '{1,2}'), (2, '{3}'), (3, '{}'), (4, '{2,9}');
+CREATE TABLE people (id int PRIMARY KEY, name text);
+INSERT INTO people VALUES (1, 'Ann'), (2, 'Bo'), (3, 'Cy');
+)sql");
+  auto recipe = recipe_file("in_lists", R"lua(
+return {
+  name = "in-lists",
+  table = "tasks",
+  writes = {},
+  each = function(row)
+    local ids = {}
+    for id in row.wanted:gmatch("%d+") do ids[#ids + 1] = tonumber(id) end
+    local names = {}
+    for _, person in ipairs(read_all("people", { id = ids }, { order_by = "name" })) do
+      names[#names + 1] = person.name
+    end
+    local first = read("people", { id = ids }, { order_by = { "name", "desc" } })
+    local everyone = read_all("people", "id > 0")
+    audit("read", { task = row.id, names = table.concat(names, ","),
+                    last = first and first.name or "none", everyone = #everyone })
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const auto& audit = run.report["audit"];
+  REQUIRE(audit.size() == 4);
+  CHECK(audit[0]["data"] == json{{"task", 1}, {"names", "Ann,Bo"}, {"last", "Bo"}, {"everyone", 3}});
+  CHECK(audit[1]["data"] == json{{"task", 2}, {"names", "Cy"}, {"last", "Cy"}, {"everyone", 3}});
+  CHECK(audit[2]["data"] == json{{"task", 3}, {"names", ""}, {"last", "none"}, {"everyone", 3}});
+  CHECK(audit[3]["data"] == json{{"task", 4}, {"names", "Bo"}, {"last", "Bo"}, {"everyone", 3}});
+}
