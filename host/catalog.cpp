@@ -108,7 +108,8 @@ const TableInfo* Catalog::find_table(const std::string& name) {
       "       a.atttypid::bigint, "
       "       base.typcategory = 'S', "
       "       a.attnotnull, a.atthasdef OR a.attidentity <> '', "
-      "       a.attcollation <> t.typcollation "
+      "       a.attcollation <> t.typcollation, "
+      "       format_type(base.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END) "
       "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
       "JOIN pg_type base ON base.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
       "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
@@ -123,6 +124,7 @@ const TableInfo* Catalog::find_table(const std::string& name) {
     c.not_null = std::string(row[5].c_str()) == "t";
     c.has_default = std::string(row[6].c_str()) == "t";
     c.own_collation = std::string(row[7].c_str()) == "t";
+    c.storage_type = row[8].c_str();
     info->columns.push_back(std::move(c));
   }
   auto keys = m_database.exec(

@@ -15,6 +15,8 @@ struct Column {
   std::string name;
   std::string type;       // format_type with modifiers, for messages: "character varying(20)"
   std::string cast_type;  // type without modifiers, for casts of bound text: "character varying"
+  // The type values are stored as, domains resolved to their base: "numeric(10,2)".
+  std::string storage_type;
   unsigned type_oid = 0;
   bool is_text = false;  // string category: a blank value counts as empty
   bool not_null = false;

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <regex>
+#include <vector>
 
 namespace host {
 
@@ -13,20 +14,30 @@ std::string resolve_conninfo(const std::optional<std::string>& db_option) {
 
 namespace {
 
-std::optional<std::string> password_in(const std::string& conninfo) {
-  static const std::regex url_password(R"(^[a-z]+://[^:/@]*:([^@]*)@)");
-  static const std::regex url_query_password(R"(^[a-z]+://[^?]*\?(?:[^#]*&)?password=([^&#]*))");
+// Every password the conninfo (or PGPASSWORD) holds: a URL may carry one in its
+// user info and another as a query parameter, and libpq uses the latter.
+std::vector<std::string> passwords_in(const std::string& conninfo) {
+  static const std::regex url_password(R"(^[a-z]+://[^:/@?]*:([^@/?]*)@)");
+  static const std::regex url_query_password(R"([?&]password=([^&#]*))");
   static const std::regex keyword_password(R"((?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+))");
+  std::vector<std::string> found;
+  auto keep = [&](std::string value) {
+    if (!value.empty()) found.push_back(std::move(value));
+  };
+  bool url = conninfo.find("://") != std::string::npos;
   std::smatch match;
-  if (std::regex_search(conninfo, match, url_password)) return match[1].str();
-  if (std::regex_search(conninfo, match, url_query_password)) return match[1].str();
-  if (std::regex_search(conninfo, match, keyword_password)) {
+  if (url && std::regex_search(conninfo, match, url_password)) keep(match[1].str());
+  if (url)
+    for (std::sregex_iterator it(conninfo.begin(), conninfo.end(), url_query_password), end;
+         it != end; ++it)
+      keep((*it)[1].str());
+  if (!url && std::regex_search(conninfo, match, keyword_password)) {
     std::string value = match[1].str();
     if (value.size() >= 2 && value.front() == '\'') value = value.substr(1, value.size() - 2);
-    return value;
+    keep(value);
   }
-  if (const char* env = std::getenv("PGPASSWORD"); env && *env) return std::string(env);
-  return std::nullopt;
+  if (const char* env = std::getenv("PGPASSWORD"); env && *env) keep(env);
+  return found;
 }
 
 std::string replace_all(std::string text, const std::string& needle, const std::string& with) {
@@ -38,14 +49,12 @@ std::string replace_all(std::string text, const std::string& needle, const std::
 
 }  // namespace
 
-std::string redact_conninfo(const std::string& conninfo) {
-  auto password = password_in(conninfo);
-  return password ? replace_all(conninfo, *password, "***") : conninfo;
-}
+std::string redact_conninfo(const std::string& conninfo) { return scrub_secrets(conninfo, conninfo); }
 
 std::string scrub_secrets(const std::string& text, const std::string& conninfo) {
-  auto password = password_in(conninfo);
-  return password && password->size() >= 1 ? replace_all(text, *password, "***") : text;
+  std::string scrubbed = text;
+  for (const auto& password : passwords_in(conninfo)) scrubbed = replace_all(scrubbed, password, "***");
+  return scrubbed;
 }
 
 }  // namespace host

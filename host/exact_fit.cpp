@@ -19,27 +19,31 @@ bool type_modifiers(const std::string& type, const std::string& prefix, int& fir
 }
 
 // Digits after the decimal point that matter (trailing zeros dropped), taking an
-// exponent into account; -1 when the text is not a plain decimal number.
+// exponent into account: "150e-2" is 1.5, one place. -1 when the text is not a
+// plain decimal number (NaN, Infinity: the server decides).
 int significant_fraction_digits(const std::string& text) {
   std::size_t i = 0;
   if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
-  std::string fraction;
-  bool digits = false;
-  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i, digits = true;
+  std::string digits;
+  long long point = 0;  // digits before the decimal point
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) digits += text[i++];
+  point = static_cast<long long>(digits.size());
   if (i < text.size() && text[i] == '.') {
     ++i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])))
-      fraction += text[i++], digits = true;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) digits += text[i++];
   }
-  long exponent = 0;
+  if (digits.empty()) return -1;
   if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
     char* end = nullptr;
-    exponent = std::strtol(text.c_str() + i + 1, &end, 10);
+    long long exponent = std::strtoll(text.c_str() + i + 1, &end, 10);
+    if (end == text.c_str() + i + 1) return -1;
+    if (exponent > 100000 || exponent < -100000) return -1;  // the server refuses those
+    point += exponent;
     i = static_cast<std::size_t>(end - text.c_str());
   }
-  if (!digits || i != text.size()) return -1;
-  while (!fraction.empty() && fraction.back() == '0') fraction.pop_back();
-  long places = static_cast<long>(fraction.size()) - exponent;
+  if (i != text.size()) return -1;
+  while (!digits.empty() && digits.back() == '0') digits.pop_back();
+  long long places = static_cast<long long>(digits.size()) - point;
   return places < 0 ? 0 : static_cast<int>(places);
 }
 
@@ -60,25 +64,30 @@ int significant_second_digits(const std::string& text) {
 
 }  // namespace
 
-std::optional<std::string> rounding_problem(const Column& column, const std::string& value) {
+std::optional<std::string> rounding_problem(const Column& column, const std::string& raw) {
+  // PostgreSQL ignores surrounding white space in these input forms ("1.234 " from a CSV).
+  auto first = raw.find_first_not_of(" \t\r\n");
+  auto last = raw.find_last_not_of(" \t\r\n");
+  const std::string value = first == std::string::npos ? "" : raw.substr(first, last - first + 1);
+  const std::string& type = column.storage_type.empty() ? column.type : column.storage_type;
   int precision = 0, scale = 0;
-  if (type_modifiers(column.type, "numeric", precision, scale)) {
+  if (type_modifiers(type, "numeric", precision, scale)) {
+    if (scale < -1) return std::nullopt;  // negative scales (PostgreSQL 15) are not checked
     if (scale < 0) scale = 0;
     int places = significant_fraction_digits(value);
     if (places > scale)
       return "'" + value + "' has " + std::to_string(places) + " decimal places; " +
-             column.type + " keeps " + std::to_string(scale) + " and would round it";
+             type + " keeps " + std::to_string(scale) + " and would round it";
     return std::nullopt;
   }
   for (const char* prefix : {"timestamp", "time", "interval"}) {
     int seconds_precision = 0, unused = 0;
-    if (!type_modifiers(column.type.substr(0, column.type.find(')') + 1), prefix, seconds_precision,
-                        unused))
+    if (!type_modifiers(type.substr(0, type.find(')') + 1), prefix, seconds_precision, unused))
       continue;
     int places = significant_second_digits(value);
     if (places > seconds_precision)
       return "'" + value + "' has " + std::to_string(places) + " fractional second digits; " +
-             column.type + " keeps " + std::to_string(seconds_precision) + " and would round it";
+             type + " keeps " + std::to_string(seconds_precision) + " and would round it";
     return std::nullopt;
   }
   return std::nullopt;

@@ -211,9 +211,11 @@ void Run::resume(RowTask& task, int arguments) {
   int status = lua_resume(task.thread, arguments);
   m_sandbox->disarm_deadline();
   if (m_context.fatal) std::rethrow_exception(m_context.fatal);
-  if (m_sandbox->limit_breached())
+  if (m_sandbox->limit_breached()) {
+    ++m_context.stats.errors;
     throw RecipeError(m_recipe.path + ": " + m_sandbox->breach_message() + " while processing " +
                       task.description);
+  }
   if (status == LUA_YIELD) {
     bool waiting = !m_context.pending.empty() && m_context.pending.back().thread == task.thread;
     if (!waiting) {

@@ -454,3 +454,23 @@ return {
   CHECK(audit[2]["data"] == json{{"task", 3}, {"names", ""}, {"last", "none"}, {"everyone", 3}});
   CHECK(audit[3]["data"] == json{{"task", 4}, {"names", "Bo"}, {"last", "Bo"}, {"everyone", 3}});
 }
+
+TEST_CASE("a domain over numeric(p,s) is checked for rounding too", "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, "CREATE DOMAIN price AS numeric(10,2); "
+          "CREATE TABLE offers (id int PRIMARY KEY, amount price); "
+          "INSERT INTO offers VALUES (1, NULL);");
+  auto recipe = recipe_file("domain_round", R"lua(
+return {
+  name = "domain-round",
+  table = "offers",
+  writes = { offers = { "amount" } },
+  each = function(row) patch_if_empty(row, "amount", "1.234") end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK(run.output.find("numeric(10,2) keeps 2") != std::string::npos);
+  CHECK(rows(db, "SELECT count(*) FROM offers WHERE amount IS NULL")[0] == "1");
+}

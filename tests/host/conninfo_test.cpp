@@ -47,6 +47,14 @@ TEST_CASE("redact_conninfo hides a password given as a URL query parameter", "[u
   CHECK(redacted.find("user=pw") != std::string::npos);
   CHECK(redact_conninfo("postgresql://h/db?password=first&sslmode=require").find("first") ==
         std::string::npos);
+  // Both places at once (libpq uses the query one), an empty user-info password, and a
+  // user name holding '@' after a port.
+  std::string both = redact_conninfo("postgresql://u:a1b2@h/db?password=second");
+  CHECK(both.find("a1b2") == std::string::npos);
+  CHECK(both.find("second") == std::string::npos);
+  CHECK(redact_conninfo("postgresql://u:@h/db?password=s3cret").find("s3cret") == std::string::npos);
+  CHECK(redact_conninfo("postgresql://h:5432/db?user=svc@tenant&password=s3cret").find("s3cret") ==
+        std::string::npos);
 }
 
 TEST_CASE("redact_conninfo hides key=value passwords, quoted or not", "[unit][conninfo]") {

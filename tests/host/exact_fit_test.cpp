@@ -14,6 +14,12 @@ Column column_of(const std::string& type) {
   return column;
 }
 
+Column domain_over(const std::string& storage_type) {
+  Column column = column_of("price");
+  column.storage_type = storage_type;
+  return column;
+}
+
 }  // namespace
 
 TEST_CASE("numeric(p,s) refuses values it would round", "[unit][exact_fit]") {
@@ -30,6 +36,12 @@ TEST_CASE("numeric(p,s) refuses values it would round", "[unit][exact_fit]") {
   CHECK(rounding_problem(money, "1.23456e2"));       // 123.456
   CHECK(rounding_problem(column_of("numeric(5)"), "3.5"));
   CHECK_FALSE(rounding_problem(column_of("numeric"), "3.14159265358979"));
+  CHECK_FALSE(rounding_problem(column_of("numeric(5,1)"), "150e-2"));  // 1.5
+  CHECK_FALSE(rounding_problem(column_of("numeric(5,0)"), "10e-1"));   // 1
+  CHECK(rounding_problem(money, " 1.234 "));  // the server trims, then would round
+  CHECK_FALSE(rounding_problem(money, ".5"));
+  CHECK_FALSE(rounding_problem(money, "1."));
+  CHECK_FALSE(rounding_problem(money, "Infinity"));
 }
 
 TEST_CASE("time types with a precision refuse finer fractions of a second", "[unit][exact_fit]") {
@@ -44,4 +56,9 @@ TEST_CASE("time types with a precision refuse finer fractions of a second", "[un
   CHECK(rounding_problem(column_of("interval(0)"), "00:00:01.5"));
   CHECK_FALSE(rounding_problem(column_of("timestamp with time zone"), "2024-03-18 10:00:00.123456"));
   CHECK_FALSE(rounding_problem(column_of("text"), "1.23456"));
+}
+
+TEST_CASE("a domain is checked by the type it stores", "[unit][exact_fit]") {
+  CHECK(rounding_problem(domain_over("numeric(10,2)"), "1.234"));
+  CHECK_FALSE(rounding_problem(domain_over("numeric(10,2)"), "1.23"));
 }
