@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-
 #include <lua.hpp>
 #include <nlohmann/json.hpp>
 

@@ -3,9 +3,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
 #include <lua.hpp>
+#include <sstream>
 
 #include "bindings/sandbox.hpp"
 #include "host/errors.hpp"

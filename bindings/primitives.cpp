@@ -1,7 +1,6 @@
 #include "bindings/primitives.hpp"
 
 #include <algorithm>
-
 #include <lua.hpp>
 
 #include "bindings/lua_value.hpp"
@@ -106,16 +105,18 @@ WriteOpts parse_write_opts(lua_State* L, int index) {
   while (lua_next(L, index)) {
     std::string key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
     if (key == "confidence") {
-      if (lua_type(L, -1) != LUA_TSTRING ||
-          !parse_confidence(lua_tostring(L, -1), opts.confidence))
+      if (lua_type(L, -1) != LUA_TSTRING || !parse_confidence(lua_tostring(L, -1), opts.confidence))
         throw RecipeError("opts.confidence must be \"high\", \"medium\" or \"low\"");
     } else if (key == "reason") {
       opts.reason = check_string(L, -1, "opts.reason");
     } else if (key == "empty") {
       std::string rule = check_string(L, -1, "opts.empty");
-      if (rule == "blank") opts.empty = EmptyRule::blank;
-      else if (rule == "null") opts.empty = EmptyRule::null_only;
-      else throw RecipeError("opts.empty must be \"blank\" or \"null\"");
+      if (rule == "blank")
+        opts.empty = EmptyRule::blank;
+      else if (rule == "null")
+        opts.empty = EmptyRule::null_only;
+      else
+        throw RecipeError("opts.empty must be \"blank\" or \"null\"");
     } else if (key == "key") {
       opts.key = string_list(L, -1, "opts.key");
     } else if (key == "table") {
@@ -140,12 +141,12 @@ std::string call_site(lua_State* L) {
 void refuse_rounding(const TableInfo& table, const Column& column, const Param& value) {
   if (!value) return;
   if (auto problem = rounding_problem(column, *value))
-    throw RecipeError("cannot write to " + table.display_name + "." + column.name + ": " + *problem);
+    throw RecipeError("cannot write to " + table.display_name + "." + column.name + ": " +
+                      *problem);
 }
 
 void check_writable(RunContext& context, const TableInfo& table, const std::string& column) {
-  if (!context.writes_enabled)
-    throw RecipeError("writes are not allowed here (only inside each)");
+  if (!context.writes_enabled) throw RecipeError("writes are not allowed here (only inside each)");
   auto it = context.allowed_writes.find(table.qualified_name);
   if (it == context.allowed_writes.end())
     throw RecipeError("table '" + table.display_name + "' is not in the recipe's writes");
@@ -190,7 +191,8 @@ bool lua_value_is_empty(lua_State* L, int index, const Column& column, EmptyRule
     return false;
   std::size_t length = 0;
   const char* text = lua_tolstring(L, index, &length);
-  return std::all_of(text, text + length, [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+  return std::all_of(text, text + length,
+                     [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
 }
 
 void add_review(RunContext& context, const std::string& table, nlohmann::json key,
@@ -349,8 +351,7 @@ ReadRequest parse_read(lua_State* L, RunContext& context, ReadRequest::Kind kind
     lua_pop(L, 1);
     if (!request.columns.empty())
       for (const auto& key : request.table->primary_key)
-        if (std::find(request.columns.begin(), request.columns.end(), key) ==
-            request.columns.end())
+        if (std::find(request.columns.begin(), request.columns.end(), key) == request.columns.end())
           request.columns.push_back(key);
     lua_getfield(L, 3, "order_by");
     if (lua_type(L, -1) == LUA_TSTRING) {
@@ -457,15 +458,16 @@ int raw_map_id(lua_State* L) {
 int query(lua_State* L) {
   return guarded(L, [&](RunContext& context) {
     std::string sql = check_string(L, 1, "query: sql");
-    while (!sql.empty() && (std::isspace(static_cast<unsigned char>(sql.back())) || sql.back() == ';'))
+    while (!sql.empty() &&
+           (std::isspace(static_cast<unsigned char>(sql.back())) || sql.back() == ';'))
       sql.pop_back();
     Params params;
     for (int i = 2; i <= lua_gettop(L); ++i)
       params.push_back(to_param_or_throw(L, i, "query parameter $" + std::to_string(i - 1)));
     // As a subquery the text can only be a SELECT/VALUES: no COMMIT, no second
     // statement, no data-modifying WITH; the read-only savepoint does the rest.
-    auto result = context.database->exec_read_only(
-        "SELECT * FROM (\n" + sql + "\n) AS host_query", params);
+    auto result =
+        context.database->exec_read_only("SELECT * FROM (\n" + sql + "\n) AS host_query", params);
     lua_createtable(L, static_cast<int>(result.size()), 0);
     for (int r = 0; r < static_cast<int>(result.size()); ++r) {
       push_result_row(L, context, result, r, 0, nullptr, {});
@@ -718,7 +720,8 @@ void install_primitives(Sandbox& sandbox, RunContext& context) {
   sandbox.set_protected_global("read");
 
   lua_newtable(L);
-  for (auto [name, fn] : {std::pair<const char*, lua_CFunction>{"info", log_info}, {"warn", log_warn}}) {
+  for (auto [name, fn] :
+       {std::pair<const char*, lua_CFunction>{"info", log_info}, {"warn", log_warn}}) {
     lua_pushlightuserdata(L, &context);
     lua_pushcclosure(L, fn, 1);
     lua_setfield(L, -2, name);

@@ -3,11 +3,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <lua.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
-
-#include <lua.hpp>
 
 #include "bindings/primitives.hpp"
 #include "bindings/sandbox.hpp"
@@ -18,8 +17,8 @@ namespace host {
 namespace {
 
 const std::set<std::string> k_known_fields = {
-    "name",   "version", "description", "table",      "input",  "key",      "columns",
-    "where",  "writes",  "batch_size",  "commit",     "each",   "verify",   "on_error"};
+    "name",  "version", "description", "table",  "input", "key",    "columns",
+    "where", "writes",  "batch_size",  "commit", "each",  "verify", "on_error"};
 
 std::optional<std::string> optional_string(lua_State* L, int recipe, const char* field,
                                            const std::string& file) {
@@ -175,9 +174,12 @@ Recipe load_recipe(Sandbox& sandbox, const std::string& path) {
     lua_pop(L, 1);
 
     auto commit = optional_string(L, table, "commit", path);
-    if (commit == std::optional<std::string>("atomic")) recipe.commit = CommitMode::atomic;
-    else if (commit == std::optional<std::string>("batch")) recipe.commit = CommitMode::batch;
-    else if (commit) throw RecipeError(path + ": recipe field 'commit' must be \"atomic\" or \"batch\"");
+    if (commit == std::optional<std::string>("atomic"))
+      recipe.commit = CommitMode::atomic;
+    else if (commit == std::optional<std::string>("batch"))
+      recipe.commit = CommitMode::batch;
+    else if (commit)
+      throw RecipeError(path + ": recipe field 'commit' must be \"atomic\" or \"batch\"");
 
     auto on_error = optional_string(L, table, "on_error", path);
     if (on_error && *on_error != "skip" && *on_error != "fail")
@@ -185,7 +187,8 @@ Recipe load_recipe(Sandbox& sandbox, const std::string& path) {
     recipe.skip_failed_rows = on_error == std::optional<std::string>("skip");
 
     lua_getfield(L, table, "each");
-    if (!lua_isfunction(L, -1)) throw RecipeError(path + ": recipe field 'each' must be a function");
+    if (!lua_isfunction(L, -1))
+      throw RecipeError(path + ": recipe field 'each' must be a function");
     recipe.each_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_getfield(L, table, "verify");
     if (lua_isnil(L, -1)) {

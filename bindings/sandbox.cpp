@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <stdexcept>
-
 #include <lua.hpp>
+#include <stdexcept>
 
 #include "bindings/sandbox_policy.hpp"
 #include "host/errors.hpp"
@@ -65,13 +64,13 @@ int report_limit_breached(lua_State* L) {
   return 1;
 }
 
-// pcall and xpcall wrapped in Lua (so that a primitive may still yield inside
-// them) to re-raise once a limit is breached: otherwise
+// Replacements for functions that would let a recipe outlive its limits. pcall,
+// xpcall and coroutine.resume re-raise once a limit is breached: otherwise
 // `while true do pcall(function() while true do end end) end` would swallow the
-// time-limit error forever.
-// coroutine.resume catches errors the same way. string.gsub with a function
-// replacement recurses on the C stack, where nesting it deeply crashes the
-// process instead of raising "stack overflow": its depth is capped.
+// time-limit error forever. They are wrapped in Lua, not C, so that a primitive
+// may still yield inside them. string.gsub with a function or table replacement
+// recurses on the C stack, where deep nesting crashes the process instead of
+// raising "stack overflow": its depth is capped.
 constexpr const char* k_hardened_functions = R"lua(
 local raw_pcall, raw_xpcall, raw_resume, raw_gsub, limit_breached, raise, type = ...
 local function pass_on(ok, ...)
@@ -100,7 +99,6 @@ return function(f, ...) return pass_on(raw_pcall(f, ...)) end,
     return result, count
   end
 )lua";
-
 
 int throw_on_panic(lua_State* L) {
   const char* message = lua_tostring(L, -1);
@@ -272,9 +270,11 @@ std::string Sandbox::breach_message() const {
 
 void Sandbox::install_policy() {
   lua_State* L = m_state;
-  const std::pair<const char*, lua_CFunction> openers[] = {
-      {"", luaopen_base}, {LUA_STRLIBNAME, luaopen_string}, {LUA_TABLIBNAME, luaopen_table},
-      {LUA_MATHLIBNAME, luaopen_math}, {LUA_BITLIBNAME, luaopen_bit}};
+  const std::pair<const char*, lua_CFunction> openers[] = {{"", luaopen_base},
+                                                           {LUA_STRLIBNAME, luaopen_string},
+                                                           {LUA_TABLIBNAME, luaopen_table},
+                                                           {LUA_MATHLIBNAME, luaopen_math},
+                                                           {LUA_BITLIBNAME, luaopen_bit}};
   for (const auto& [name, opener] : openers) {
     lua_pushcfunction(L, opener);
     lua_pushstring(L, name);
@@ -396,12 +396,14 @@ std::string Sandbox::restore_source_paths(const std::string& message) const {
   for (auto dots = message.find("...", from); dots != std::string::npos;
        dots = message.find("...", from)) {
     auto colon = message.find(':', dots);
-    std::string tail = message.substr(dots + 3, colon == std::string::npos ? colon : colon - dots - 3);
+    std::string tail =
+        message.substr(dots + 3, colon == std::string::npos ? colon : colon - dots - 3);
     restored += message.substr(from, dots - from);
-    auto full = std::find_if(m_source_paths.begin(), m_source_paths.end(), [&](const std::string& p) {
-      return !tail.empty() && p.size() > tail.size() &&
-             p.compare(p.size() - tail.size(), tail.size(), tail) == 0;
-    });
+    auto full =
+        std::find_if(m_source_paths.begin(), m_source_paths.end(), [&](const std::string& p) {
+          return !tail.empty() && p.size() > tail.size() &&
+                 p.compare(p.size() - tail.size(), tail.size(), tail) == 0;
+        });
     restored += full != m_source_paths.end() ? *full : "..." + tail;
     from = dots + 3 + tail.size();
   }
@@ -437,7 +439,8 @@ bool has_position(const std::string& message) {
   for (std::size_t i = 0; i < colon; ++i)
     if (std::isspace(static_cast<unsigned char>(message[i]))) return false;
   std::size_t digits = colon + 1;
-  while (digits < message.size() && std::isdigit(static_cast<unsigned char>(message[digits]))) ++digits;
+  while (digits < message.size() && std::isdigit(static_cast<unsigned char>(message[digits])))
+    ++digits;
   return digits > colon + 1 && digits < message.size() && message[digits] == ':';
 }
 

@@ -101,7 +101,7 @@ class Sandbox {
   bool m_out_of_memory = false;
   std::vector<std::string> m_source_paths;
   std::string m_first_source;
-  std::string m_activity;  // guarded by m_watch_mutex
+  std::string m_activity;                                     // guarded by m_watch_mutex
   std::function<void(const std::string&)> m_abandon_handler;  // guarded by m_watch_mutex
   int m_globals_ref = 0;
   int m_protected_ref = 0;

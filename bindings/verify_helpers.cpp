@@ -161,14 +161,14 @@ int orphans(lua_State* L) {
     parent.require_column(key);
     std::string sql = "SELECT count(*), (array_agg(c." + quote_ident(fk) + "::text ORDER BY c." +
                       quote_ident(fk) + "::text))[1:10] FROM " + child.qualified_name +
-                      " c WHERE c." + quote_ident(fk) + " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM " +
-                      parent.qualified_name + " p WHERE p." + quote_ident(key) + " = c." +
-                      quote_ident(fk) + ")";
+                      " c WHERE c." + quote_ident(fk) +
+                      " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM " + parent.qualified_name +
+                      " p WHERE p." + quote_ident(key) + " = c." + quote_ident(fk) + ")";
     auto result = context.database->exec_read_only(sql, {});
-    nlohmann::json finding = {{"child", child.display_name}, {"fk", fk},
-                              {"parent", parent.display_name}, {"key", key},
-                              {"count", result[0][0].as<long long>()},
-                              {"sample", nlohmann::json::array()}};
+    nlohmann::json finding = {
+        {"child", child.display_name},           {"fk", fk},
+        {"parent", parent.display_name},         {"key", key},
+        {"count", result[0][0].as<long long>()}, {"sample", nlohmann::json::array()}};
     lua_createtable(L, 0, 2);
     lua_pushnumber(L, result[0][0].as<double>());
     lua_setfield(L, -2, "count");
@@ -214,8 +214,10 @@ int same_rows(lua_State* L) {
     const TableInfo& a = context.catalog->table(string_arg(L, 1, "same_rows: table_a"));
     const TableInfo& b = context.catalog->table(string_arg(L, 2, "same_rows: table_b"));
     std::vector<std::string> key;
-    if (lua_type(L, 3) == LUA_TSTRING) key.push_back(lua_tostring(L, 3));
-    else key = columns_arg(L, 3, a);
+    if (lua_type(L, 3) == LUA_TSTRING)
+      key.push_back(lua_tostring(L, 3));
+    else
+      key = columns_arg(L, 3, a);
     auto columns = columns_arg(L, 4, a);
     std::string join, a_row = "ROW(" + column_list(columns, "a") + ")",
                       b_row = "ROW(" + column_list(columns, "b") + ")", a_key, b_key;
@@ -243,7 +245,8 @@ int same_rows(lua_State* L) {
                          " only in " + a.display_name + ", " + std::to_string(only_b) +
                          " only in " + b.display_name + ", " + std::to_string(different) +
                          " different";
-    if (!ok && !result[0][3].is_null()) detail += " (keys " + std::string(result[0][3].c_str()) + ")";
+    if (!ok && !result[0][3].is_null())
+      detail += " (keys " + std::string(result[0][3].c_str()) + ")";
     lua_pushboolean(L, ok);
     lua_pushstring(L, detail.c_str());
     return 2;
@@ -255,8 +258,8 @@ int same_rows(lua_State* L) {
 void install_verify_helpers(Sandbox& sandbox, RunContext& context) {
   lua_State* L = sandbox.state();
   const std::pair<const char*, lua_CFunction> helpers[] = {
-      {"expect", expect},     {"count", count},       {"expect_count", expect_count},
-      {"orphans", orphans},   {"checksum", checksum}, {"same_rows", same_rows}};
+      {"expect", expect},   {"count", count},       {"expect_count", expect_count},
+      {"orphans", orphans}, {"checksum", checksum}, {"same_rows", same_rows}};
   for (const auto& [name, fn] : helpers) {
     lua_pushlightuserdata(L, &context);
     lua_pushcclosure(L, fn, 1);

@@ -1,7 +1,6 @@
 #include "host/catalog.hpp"
 
 #include <algorithm>
-
 #include <nlohmann/json.hpp>
 
 #include "host/database.hpp"
@@ -109,7 +108,8 @@ const TableInfo* Catalog::find_table(const std::string& name) {
       "       base.typcategory = 'S', "
       "       a.attnotnull, a.atthasdef OR a.attidentity <> '', "
       "       a.attcollation <> t.typcollation, "
-      "       format_type(base.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END) "
+      "       format_type(base.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod "
+      "END) "
       "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
       "JOIN pg_type base ON base.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
       "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",

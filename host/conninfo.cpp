@@ -42,18 +42,22 @@ std::vector<std::string> passwords_in(const std::string& conninfo) {
 
 std::string replace_all(std::string text, const std::string& needle, const std::string& with) {
   if (needle.empty()) return text;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + with.size()))
+  for (size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + with.size()))
     text.replace(at, needle.size(), with);
   return text;
 }
 
 }  // namespace
 
-std::string redact_conninfo(const std::string& conninfo) { return scrub_secrets(conninfo, conninfo); }
+std::string redact_conninfo(const std::string& conninfo) {
+  return scrub_secrets(conninfo, conninfo);
+}
 
 std::string scrub_secrets(const std::string& text, const std::string& conninfo) {
   std::string scrubbed = text;
-  for (const auto& password : passwords_in(conninfo)) scrubbed = replace_all(scrubbed, password, "***");
+  for (const auto& password : passwords_in(conninfo))
+    scrubbed = replace_all(scrubbed, password, "***");
   return scrubbed;
 }
 

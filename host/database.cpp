@@ -1,9 +1,9 @@
 #include "host/database.hpp"
 
 #include <cstring>
-#include <sstream>
 #include <pqxx/except>
 #include <pqxx/prepared_statement>
+#include <sstream>
 
 #include "host/conninfo.hpp"
 #include "host/errors.hpp"
@@ -27,8 +27,10 @@ std::string first_line(const std::string& text) {
     line = line.substr(start);
     while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
     bool labelled = line.rfind("DETAIL:", 0) == 0 || line.rfind("HINT:", 0) == 0;
-    if (line.rfind("CONTEXT:", 0) == 0) in_context = true;  // it may span several lines
-    else if (labelled) in_context = false;
+    if (line.rfind("CONTEXT:", 0) == 0)
+      in_context = true;  // it may span several lines
+    else if (labelled)
+      in_context = false;
     bool excerpt = in_context || line.rfind("LINE ", 0) == 0 ||
                    line.find_first_not_of("^ ") == std::string::npos;
     if (folded.empty())
@@ -92,7 +94,8 @@ pqxx::result Database::exec(const std::string& sql, const Params& params) {
   std::vector<const char*> raw;
   raw.reserve(params.size());
   for (const auto& p : params) raw.push_back(p ? p->c_str() : nullptr);
-  return guarded([&] { return m_session->exec_params(sql, pqxx::prepare::make_dynamic_params(raw)); });
+  return guarded(
+      [&] { return m_session->exec_params(sql, pqxx::prepare::make_dynamic_params(raw)); });
 }
 
 void Database::begin() {

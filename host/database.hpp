@@ -4,12 +4,11 @@
 // DatabaseError (host/errors.hpp).
 #include <memory>
 #include <optional>
-#include <string>
-#include <vector>
-
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
+#include <string>
+#include <vector>
 
 namespace host {
 

@@ -30,7 +30,8 @@ int significant_fraction_digits(const std::string& text) {
   point = static_cast<long long>(digits.size());
   if (i < text.size() && text[i] == '.') {
     ++i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) digits += text[i++];
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])))
+      digits += text[i++];
   }
   if (digits.empty()) return -1;
   if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
@@ -54,7 +55,8 @@ int significant_second_digits(const std::string& text) {
     // Only a dot after "hh:mm:ss" is a fraction of a second.
     if (dot < 3 || text[dot - 3] != ':') continue;
     std::string digits;
-    for (std::size_t i = dot + 1; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i)
+    for (std::size_t i = dot + 1;
+         i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i)
       digits += text[i];
     while (!digits.empty() && digits.back() == '0') digits.pop_back();
     if (static_cast<int>(digits.size()) > best) best = static_cast<int>(digits.size());
@@ -76,8 +78,8 @@ std::optional<std::string> rounding_problem(const Column& column, const std::str
     if (scale < 0) scale = 0;
     int places = significant_fraction_digits(value);
     if (places > scale)
-      return "'" + value + "' has " + std::to_string(places) + " decimal places; " +
-             type + " keeps " + std::to_string(scale) + " and would round it";
+      return "'" + value + "' has " + std::to_string(places) + " decimal places; " + type +
+             " keeps " + std::to_string(scale) + " and would round it";
     return std::nullopt;
   }
   for (const char* prefix : {"timestamp", "time", "interval"}) {

@@ -134,9 +134,10 @@ std::string Ledger::table(const std::string& name) const {
 
 bool Ledger::exists() {
   return !m_database
-              .exec("SELECT 1 FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
-                    "WHERE n.nspname = $1 AND c.relname = 'schema_version'",
-                    {m_schema})
+              .exec(
+                  "SELECT 1 FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
+                  "WHERE n.nspname = $1 AND c.relname = 'schema_version'",
+                  {m_schema})
               .empty();
 }
 
@@ -145,7 +146,8 @@ void Ledger::ensure_schema() {
   m_database.exec("CREATE SCHEMA IF NOT EXISTS " + quote_ident(m_schema) +
                   "; CREATE TABLE IF NOT EXISTS " + table("schema_version") +
                   " (version integer NOT NULL)");
-  auto current = m_database.exec("SELECT coalesce(max(version), 0) FROM " + table("schema_version"));
+  auto current =
+      m_database.exec("SELECT coalesce(max(version), 0) FROM " + table("schema_version"));
   int version = current[0][0].as<int>();
   if (version > k_schema_version)
     throw UsageError("the ledger schema '" + m_schema + "' is at version " +
@@ -159,14 +161,14 @@ void Ledger::ensure_schema() {
 }
 
 void Ledger::insert_run(const RunRecord& run) {
-  m_database.exec("INSERT INTO " + table("runs") +
-                      " (run_id, recipe, recipe_path, recipe_hash, recipe_version, mode, "
-                      "commit_mode, status, options, checkpoint, stats) "
-                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb)",
-                  {run.run_id, run.recipe, run.recipe_path, run.recipe_hash,
-                   run.recipe_version.empty() ? Param{} : Param{run.recipe_version}, run.mode,
-                   run.commit_mode, run.status, run.options.dump(), run.checkpoint.dump(),
-                   run.stats.dump()});
+  m_database.exec(
+      "INSERT INTO " + table("runs") +
+          " (run_id, recipe, recipe_path, recipe_hash, recipe_version, mode, "
+          "commit_mode, status, options, checkpoint, stats) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb)",
+      {run.run_id, run.recipe, run.recipe_path, run.recipe_hash,
+       run.recipe_version.empty() ? Param{} : Param{run.recipe_version}, run.mode, run.commit_mode,
+       run.status, run.options.dump(), run.checkpoint.dump(), run.stats.dump()});
 }
 
 void Ledger::update_progress(const std::string& run_id, const nlohmann::json& checkpoint,
@@ -194,11 +196,10 @@ static const char* const k_run_columns =
 std::optional<RunRecord> Ledger::find_run(const std::string& run_id) {
   if (!exists()) return std::nullopt;
   auto rows = m_database.exec(
-      std::string("SELECT ") + k_run_columns +
-          "greatest((SELECT coalesce(max(seq), 0) FROM " + table("changes") +
-          " WHERE run_id = r.run_id), (SELECT coalesce(max(seq), 0) FROM " + table("audit") +
-          " WHERE run_id = r.run_id), (SELECT coalesce(max(seq), 0) FROM " + table("review") +
-          " WHERE run_id = r.run_id), (SELECT coalesce(max(seq), 0) FROM " +
+      std::string("SELECT ") + k_run_columns + "greatest((SELECT coalesce(max(seq), 0) FROM " +
+          table("changes") + " WHERE run_id = r.run_id), (SELECT coalesce(max(seq), 0) FROM " +
+          table("audit") + " WHERE run_id = r.run_id), (SELECT coalesce(max(seq), 0) FROM " +
+          table("review") + " WHERE run_id = r.run_id), (SELECT coalesce(max(seq), 0) FROM " +
           table("failed_rows") + " WHERE run_id = r.run_id)) FROM " + table("runs") +
           " r WHERE r.run_id::text = lower($1)",
       {run_id});
@@ -227,8 +228,11 @@ void Ledger::record_reviews(const std::string& run_id, long long& sequence,
   if (items.empty()) return;
   auto array = nlohmann::json::array();
   for (const auto& item : items)
-    array.push_back({{"table", item.table}, {"key", item.key}, {"column", item.column},
-                     {"value", item.value}, {"confidence", item.confidence},
+    array.push_back({{"table", item.table},
+                     {"key", item.key},
+                     {"column", item.column},
+                     {"value", item.value},
+                     {"confidence", item.confidence},
                      {"reason", item.reason}});
   m_database.exec("INSERT INTO " + table("review") +
                       " (run_id, seq, table_name, row_key, column_name, value, confidence, reason) "
@@ -269,8 +273,7 @@ void Ledger::record_failed_rows(const std::string& run_id, long long& sequence,
 nlohmann::json Ledger::change_counts(const std::string& run_id) {
   auto rows = m_database.exec(
       "SELECT table_name, column_name, sum(jsonb_array_length(keys))::bigint FROM " +
-          table("changes") +
-          " WHERE run_id = $1 AND op = 'update' GROUP BY 1, 2 ORDER BY 1, 2",
+          table("changes") + " WHERE run_id = $1 AND op = 'update' GROUP BY 1, 2 ORDER BY 1, 2",
       {run_id});
   auto changes = nlohmann::json::array();
   for (const auto& row : rows)
@@ -296,9 +299,10 @@ nlohmann::json Ledger::review_counts(const std::string& run_id) {
                               {run_id});
   auto counts = nlohmann::json::array();
   for (const auto& row : rows)
-    counts.push_back({{"table", text(row[0])},
-                      {"column", row[1].is_null() ? nlohmann::json(nullptr) : nlohmann::json(text(row[1]))},
-                      {"count", row[2].as<long long>()}});
+    counts.push_back(
+        {{"table", text(row[0])},
+         {"column", row[1].is_null() ? nlohmann::json(nullptr) : nlohmann::json(text(row[1]))},
+         {"count", row[2].as<long long>()}});
   return counts;
 }
 
@@ -309,12 +313,13 @@ nlohmann::json Ledger::reviews(const std::string& run_id, long long limit) {
       {run_id, std::to_string(limit)});
   auto items = nlohmann::json::array();
   for (const auto& row : rows)
-    items.push_back({{"table", text(row[0])},
-                     {"key", json_field(row[1])},
-                     {"column", row[2].is_null() ? nlohmann::json(nullptr) : nlohmann::json(text(row[2]))},
-                     {"value", json_field(row[3])},
-                     {"confidence", text(row[4])},
-                     {"reason", text(row[5])}});
+    items.push_back(
+        {{"table", text(row[0])},
+         {"key", json_field(row[1])},
+         {"column", row[2].is_null() ? nlohmann::json(nullptr) : nlohmann::json(text(row[2]))},
+         {"value", json_field(row[3])},
+         {"confidence", text(row[4])},
+         {"reason", text(row[5])}});
   return items;
 }
 
@@ -334,7 +339,8 @@ nlohmann::json Ledger::failed_rows(const std::string& run_id, long long limit) {
                                   " WHERE run_id = $1 ORDER BY seq LIMIT $2::bigint",
                               {run_id, std::to_string(limit)});
   auto failed = nlohmann::json::array();
-  for (const auto& row : rows) failed.push_back({{"key", json_field(row[0])}, {"error", text(row[1])}});
+  for (const auto& row : rows)
+    failed.push_back({{"key", json_field(row[0])}, {"error", text(row[1])}});
   return failed;
 }
 
@@ -352,10 +358,11 @@ std::string Ledger::id_map_table(const std::string& entity) {
       "pg_attribute WHERE attrelid = $1::regclass AND attname = c AND NOT attisdropped)",
       {name});
   for (const auto& row : missing)
-    m_database.exec("ALTER TABLE " + name + " ADD COLUMN IF NOT EXISTS " +
-                    (std::string(row[0].c_str()) == "run_id"
-                         ? std::string("run_id uuid")
-                         : std::string("created_at timestamptz NOT NULL DEFAULT clock_timestamp()")));
+    m_database.exec(
+        "ALTER TABLE " + name + " ADD COLUMN IF NOT EXISTS " +
+        (std::string(row[0].c_str()) == "run_id"
+             ? std::string("run_id uuid")
+             : std::string("created_at timestamptz NOT NULL DEFAULT clock_timestamp()")));
   m_known_maps.push_back(entity);
   return name;
 }

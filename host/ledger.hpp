@@ -2,11 +2,10 @@
 // The paper trail: runs, changed cells and inserted rows, audit events, review
 // items, failed rows and id maps, in one schema the host creates and migrates.
 // Every method works inside the caller's transaction.
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "host/run_types.hpp"
 
@@ -51,8 +50,8 @@ class Ledger {
   void insert_run(const RunRecord& run);
   void update_progress(const std::string& run_id, const nlohmann::json& checkpoint,
                        const nlohmann::json& stats);
-  void finish_run(const std::string& run_id, const std::string& status,
-                  const nlohmann::json& stats, const nlohmann::json& report);
+  void finish_run(const std::string& run_id, const std::string& status, const nlohmann::json& stats,
+                  const nlohmann::json& report);
   std::optional<RunRecord> find_run(const std::string& run_id);
   std::vector<RunRecord> list_runs();
   void mark_reverted(const std::string& run_id, const nlohmann::json& revert_report);

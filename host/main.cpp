@@ -1,11 +1,11 @@
 // host: runs sandboxed Lua recipes that backfill and migrate PostgreSQL data.
 // Parses the command line, dispatches, and maps every error to one printed
 // line and the exit codes of RECIPE_API.md section 8.
-#include <iostream>
-
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "host/commands.hpp"
 #include "host/errors.hpp"
@@ -118,7 +118,8 @@ int main(int argc, char** argv) {
   bool dry_run = false, json = false, verbose = false, quiet = false;
   std::vector<std::string> paths, reports;
 
-  auto* run = app.add_subcommand("run", "run a recipe (add --dry-run to only see what would change)");
+  auto* run =
+      app.add_subcommand("run", "run a recipe (add --dry-run to only see what would change)");
   add_run_options(run, run_args, true);
   add_common(run, common);
   auto* check = app.add_subcommand("check", "validate a recipe against the live schema; no writes");
@@ -145,7 +146,8 @@ int main(int argc, char** argv) {
   show->add_option("RUN_ID", run_id)->required();
   show->add_flag("--json", json, "print the JSON report");
   add_common(show, common);
-  auto* test = app.add_subcommand("test", "run recipe tests (*_test.lua) on a throwaway PostgreSQL");
+  auto* test =
+      app.add_subcommand("test", "run recipe tests (*_test.lua) on a throwaway PostgreSQL");
   test->add_option("PATH", paths, "test files or folders")->required();
   test->add_flag("--verbose", verbose, "print what tests show()");
   auto* demo = app.add_subcommand("demo", "the guided demo on a throwaway PostgreSQL");
@@ -177,15 +179,24 @@ int main(int argc, char** argv) {
 
   try {
     ExitCode code = ExitCode::ok;
-    if (*run) code = host::command_run(to_options(run_args, common));
-    else if (*check) code = host::command_check(to_options(check_args, common));
-    else if (*verify) code = host::command_verify(to_options(verify_args, common));
-    else if (*resume) code = host::command_resume(run_id, common.db, common.ledger_schema, reports, quiet);
-    else if (*revert) code = host::command_revert(run_id, dry_run, common.db, common.ledger_schema, json);
-    else if (*runs) code = host::command_runs(common.db, common.ledger_schema, json);
-    else if (*show) code = host::command_show(run_id, common.db, common.ledger_schema, json);
-    else if (*test) code = host::command_test(paths, verbose);
-    else if (*demo) code = host::command_demo();
+    if (*run)
+      code = host::command_run(to_options(run_args, common));
+    else if (*check)
+      code = host::command_check(to_options(check_args, common));
+    else if (*verify)
+      code = host::command_verify(to_options(verify_args, common));
+    else if (*resume)
+      code = host::command_resume(run_id, common.db, common.ledger_schema, reports, quiet);
+    else if (*revert)
+      code = host::command_revert(run_id, dry_run, common.db, common.ledger_schema, json);
+    else if (*runs)
+      code = host::command_runs(common.db, common.ledger_schema, json);
+    else if (*show)
+      code = host::command_show(run_id, common.db, common.ledger_schema, json);
+    else if (*test)
+      code = host::command_test(paths, verbose);
+    else if (*demo)
+      code = host::command_demo();
     return static_cast<int>(code);
   } catch (const host::UsageError& e) {
     std::cerr << "host: usage error: " << one_line(e.what()) << "\n";

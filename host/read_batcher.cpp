@@ -79,9 +79,8 @@ ReadAnswer answer_one(Database& database, const ReadRequest& request) {
                     render_filter(request.filter, *request.table, "t", params) +
                     order_clause(request) + " LIMIT " + std::to_string(row_limit(request));
   ReadAnswer answer;
-  answer.result = std::make_shared<pqxx::result>(request.filter.sql
-                                                     ? database.exec_read_only(sql, params)
-                                                     : database.exec(sql, params));
+  answer.result = std::make_shared<pqxx::result>(
+      request.filter.sql ? database.exec_read_only(sql, params) : database.exec(sql, params));
   for (int i = 0; i < static_cast<int>(answer.result->size()); ++i) answer.rows.push_back(i);
   check_overflow(request, answer);
   return answer;
@@ -119,7 +118,8 @@ void answer_group(Database& database, const std::vector<const ReadRequest*>& req
     } else if (condition.kind == Condition::Kind::in_list) {
       // Each request's list travels as one element: the text of an array literal.
       Params lists;
-      for (const auto* tuple : tuples) lists.push_back(array_literal(tuple->filter.conditions[c].values));
+      for (const auto* tuple : tuples)
+        lists.push_back(array_literal(tuple->filter.conditions[c].values));
       params.push_back(array_literal(lists));
       std::string name = "p" + std::to_string(equals_index++);
       unnest_args += "$" + std::to_string(params.size()) + "::text[], ";
@@ -136,11 +136,11 @@ void answer_group(Database& database, const std::vector<const ReadRequest*>& req
   params.push_back(array_literal(Params(tuples.size(), Param{"x"})));
   unnest_args += "$" + std::to_string(params.size()) + "::text[]";
   v_names += "unused";
-  std::string sql = "SELECT v.ord, r.* FROM unnest(" + unnest_args +
-                    ") WITH ORDINALITY AS v(" + v_names + ", ord) CROSS JOIN LATERAL (SELECT " +
-                    selected_columns(first) + " FROM " + table.qualified_name + " t WHERE " +
-                    predicate + order_clause(first) + " LIMIT " +
-                    std::to_string(row_limit(first)) + ") r ORDER BY v.ord";
+  std::string sql = "SELECT v.ord, r.* FROM unnest(" + unnest_args + ") WITH ORDINALITY AS v(" +
+                    v_names + ", ord) CROSS JOIN LATERAL (SELECT " + selected_columns(first) +
+                    " FROM " + table.qualified_name + " t WHERE " + predicate +
+                    order_clause(first) + " LIMIT " + std::to_string(row_limit(first)) +
+                    ") r ORDER BY v.ord";
   auto result = std::make_shared<pqxx::result>(database.exec(sql, params));
   std::vector<std::vector<int>> rows_of_tuple(tuples.size());
   for (int i = 0; i < static_cast<int>(result->size()); ++i)
@@ -210,8 +210,7 @@ std::vector<ReadAnswer> answer_reads(Database& database,
 }
 
 std::map<std::string, std::string> resolve_ids(Database& database, Ledger& ledger,
-                                               const std::string& run_id,
-                                               const std::string& entity,
+                                               const std::string& run_id, const std::string& entity,
                                                const std::vector<std::string>& legacy_ids,
                                                long long& created,
                                                std::map<std::string, std::string>* conflicts) {
@@ -220,9 +219,9 @@ std::map<std::string, std::string> resolve_ids(Database& database, Ledger& ledge
   std::set<std::string> distinct(legacy_ids.begin(), legacy_ids.end());
   std::vector<std::string> unique(distinct.begin(), distinct.end());
   auto look_up = [&](const std::vector<std::string>& ids) {
-    auto rows = database.exec("SELECT legacy_id, uuid::text FROM " + map_table +
-                                  " WHERE legacy_id = ANY($1::text[])",
-                              {array_literal(Params(ids.begin(), ids.end()))});
+    auto rows = database.exec(
+        "SELECT legacy_id, uuid::text FROM " + map_table + " WHERE legacy_id = ANY($1::text[])",
+        {array_literal(Params(ids.begin(), ids.end()))});
     for (const auto& row : rows) found[row[0].c_str()] = row[1].c_str();
   };
   look_up(unique);

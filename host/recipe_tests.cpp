@@ -4,9 +4,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <memory>
-
 #include <lua.hpp>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "bindings/lua_value.hpp"
@@ -118,8 +117,8 @@ int test_sql(lua_State* L) {
       if (!value) throw std::runtime_error(error);
       params.push_back(*value);
     }
-    auto result = params.empty() ? database_of(context).exec(sql)
-                                 : database_of(context).exec(sql, params);
+    auto result =
+        params.empty() ? database_of(context).exec(sql) : database_of(context).exec(sql, params);
     lua_createtable(L, static_cast<int>(result.size()), 0);
     for (int r = 0; r < static_cast<int>(result.size()); ++r) {
       push_result_row(L, context.rows_context, result, r, 0, nullptr, {});
@@ -149,9 +148,9 @@ int test_run(lua_State* L) {
   return guarded(L, [&](TestFileContext& context) {
     std::string recipe = resolve(context, luaL_checkstring(L, 1));
     std::string base = context.scratch + "/report" + std::to_string(++context.report_counter);
-    std::vector<std::string> argv = {context.executable, "run", recipe, "--db", context.conninfo,
-                                     "--report", base + ".json", "--report", base + ".md",
-                                     "--quiet"};
+    std::vector<std::string> argv = {context.executable, "run",      recipe,         "--db",
+                                     context.conninfo,   "--report", base + ".json", "--report",
+                                     base + ".md",       "--quiet"};
     if (lua_istable(L, 2)) {
       auto flag = [&](const char* field, const char* option) {
         lua_getfield(L, 2, field);
@@ -263,7 +262,8 @@ bool deep_equal(lua_State* L, int a, int b, std::string& where) {
     while (lua_next(L, from)) {
       lua_pushvalue(L, -2);
       lua_gettable(L, to);
-      bool same = pass == 1 ? !lua_isnil(L, -1) : deep_equal(L, lua_gettop(L) - 1, lua_gettop(L), where);
+      bool same =
+          pass == 1 ? !lua_isnil(L, -1) : deep_equal(L, lua_gettop(L) - 1, lua_gettop(L), where);
       if (!same) {
         std::string key = lua_type(L, -3) == LUA_TSTRING || lua_type(L, -3) == LUA_TNUMBER
                               ? lua_tostring(L, -3)

@@ -19,9 +19,12 @@ std::string cell(const nlohmann::json& value) {
   std::string text = text_of(value), escaped;
   if (text.size() > 80) text = text.substr(0, 77) + "...";
   for (char c : text) {
-    if (c == '|') escaped += "\\|";
-    else if (c == '\n') escaped += ' ';
-    else escaped += c;
+    if (c == '|')
+      escaped += "\\|";
+    else if (c == '\n')
+      escaped += ' ';
+    else
+      escaped += c;
   }
   return escaped;
 }
@@ -55,7 +58,9 @@ std::string markdown_report(const nlohmann::json& report) {
   if (report.contains("error") && report["error"].is_string())
     md += "\n**Error:** " + report["error"].get<std::string>() + "\n";
 
-  md += "\n## Summary\n\n| scanned | patched | protected | inserted | review | errors | audit events | ids mapped |\n";
+  md +=
+      "\n## Summary\n\n| scanned | patched | protected | inserted | review | errors | audit events "
+      "| ids mapped |\n";
   md += "|---:|---:|---:|---:|---:|---:|---:|---:|\n| ";
   for (const char* name : {"scanned", "patched", "protected", "inserted", "review", "errors",
                            "audit_events", "ids_mapped"})
@@ -141,7 +146,8 @@ std::string markdown_report(const nlohmann::json& report) {
   const auto failed = report.value("failed_rows", nlohmann::json::array());
   if (!failed.empty()) {
     md += "\n## Failed rows (skipped)\n\n| row | error |\n|---|---|\n";
-    for (const auto& row : failed) md += "| " + cell(row["key"]) + " | " + cell(row["error"]) + " |\n";
+    for (const auto& row : failed)
+      md += "| " + cell(row["key"]) + " | " + cell(row["error"]) + " |\n";
   }
   md += "\n## Undo\n\n";
   if (dry)

@@ -3,10 +3,9 @@
 // holds (changes, inserts, review items) and what only the run knows (fields
 // left alone because they held a value, rows scanned, rows that failed).
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 namespace host {
 

@@ -1,5 +1,6 @@
 #include "host/runner.hpp"
 
+#include <spdlog/spdlog.h>
 #include <uuid/uuid.h>
 
 #include <algorithm>
@@ -8,9 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
-
 #include <lua.hpp>
-#include <spdlog/spdlog.h>
 
 #include "bindings/lua_value.hpp"
 #include "bindings/module_loader.hpp"
@@ -157,7 +156,8 @@ std::vector<std::string> Run::validate() {
       m_source = &m_catalog->table(*m_recipe.table);
       m_key = m_recipe.key.empty() ? m_source->primary_key : m_recipe.key;
       if (m_key.empty())
-        throw RecipeError("table '" + *m_recipe.table + "' has no primary key; set the recipe's key");
+        throw RecipeError("table '" + *m_recipe.table +
+                          "' has no primary key; set the recipe's key");
       for (const auto& k : m_key) m_source->require_column(k);
       m_columns = m_recipe.columns.empty() ? m_source->column_names() : m_recipe.columns;
       for (const auto& c : m_columns) m_source->require_column(c);
@@ -350,8 +350,10 @@ nlohmann::json Run::build_report(const std::string& status, const std::string& e
   report["status"] = status;
   report["stats"] = m_context.stats.to_json();
   bool ledger_readable = error.empty() && m_database->in_transaction();
-  report["changes"] = ledger_readable ? m_ledger->change_counts(m_context.run_id) : nlohmann::json::array();
-  report["inserts"] = ledger_readable ? m_ledger->insert_counts(m_context.run_id) : nlohmann::json::array();
+  report["changes"] =
+      ledger_readable ? m_ledger->change_counts(m_context.run_id) : nlohmann::json::array();
+  report["inserts"] =
+      ledger_readable ? m_ledger->insert_counts(m_context.run_id) : nlohmann::json::array();
   BreakdownInputs breakdown;
   breakdown.changes = report["changes"];
   breakdown.inserts = report["inserts"];
@@ -470,16 +472,16 @@ RunOutcome Run::execute() {
     nlohmann::json inputs = nlohmann::json::object(), libs = nlohmann::json::array();
     for (const auto& [name, path] : m_options.inputs) inputs[name] = absolute(path);
     for (const auto& lib : m_options.libs) libs.push_back(absolute(lib));
-    record.options = {{"recipe_path", absolute(m_recipe.path)},
-                      {"inputs", inputs},
-                      {"vars", m_options.vars},
-                      {"min_confidence", confidence_name(m_options.min_confidence)},
-                      {"batch_size", m_batch_size},
-                      {"commit", record.commit_mode},
-                      {"libs", libs},
-                      {"audit_file", m_options.audit_file.empty() ? ""
-                                                                  : absolute(m_options.audit_file)},
-                      {"limit", m_options.limit ? nlohmann::json(*m_options.limit) : nlohmann::json()}};
+    record.options = {
+        {"recipe_path", absolute(m_recipe.path)},
+        {"inputs", inputs},
+        {"vars", m_options.vars},
+        {"min_confidence", confidence_name(m_options.min_confidence)},
+        {"batch_size", m_batch_size},
+        {"commit", record.commit_mode},
+        {"libs", libs},
+        {"audit_file", m_options.audit_file.empty() ? "" : absolute(m_options.audit_file)},
+        {"limit", m_options.limit ? nlohmann::json(*m_options.limit) : nlohmann::json()}};
     record.checkpoint = checkpoint;
     record.stats = m_context.stats.to_json();
     m_ledger->insert_run(record);
@@ -506,7 +508,8 @@ RunOutcome Run::execute() {
   }
   long long batch_number = checkpoint.value("batches", 0LL);
   for (;;) {
-    long long remaining = m_options.limit ? *m_options.limit - m_context.stats.scanned : m_batch_size;
+    long long remaining =
+        m_options.limit ? *m_options.limit - m_context.stats.scanned : m_batch_size;
     if (remaining <= 0) break;
     std::size_t wanted = static_cast<std::size_t>(std::min(remaining, m_batch_size));
     if (m_commit_per_batch) m_database->begin();
@@ -519,8 +522,8 @@ RunOutcome Run::execute() {
         // Data (22), read-only (25) and syntax or name (42) errors come from the
         // recipe's SQL; anything else (locks, permissions) is the database's.
         const std::string& state = e.sqlstate();
-        bool from_filter = state.rfind("22", 0) == 0 || state.rfind("25", 0) == 0 ||
-                           state.rfind("42", 0) == 0;
+        bool from_filter =
+            state.rfind("22", 0) == 0 || state.rfind("25", 0) == 0 || state.rfind("42", 0) == 0;
         if (!m_recipe.where.sql || !from_filter) throw;
         throw RecipeError(m_recipe.path + ": where: " + e.what());
       }
@@ -602,21 +605,22 @@ RunOutcome Run::execute() {
   m_context.reviews.clear();
   m_context.audit.clear();
   if (m_options.expect_no_changes) {
-    long long left = m_context.stats.patched + m_context.stats.inserted + m_context.stats.ids_mapped;
+    long long left =
+        m_context.stats.patched + m_context.stats.inserted + m_context.stats.ids_mapped;
     m_context.checks.push_back({"nothing left to change", left == 0,
-                                left == 0 ? "0 changes"
-                                          : std::to_string(m_context.stats.patched) + " cells, " +
-                                                std::to_string(m_context.stats.inserted) +
-                                                " rows and " +
-                                                std::to_string(m_context.stats.ids_mapped) +
-                                                " id mappings would still change"});
+                                left == 0
+                                    ? "0 changes"
+                                    : std::to_string(m_context.stats.patched) + " cells, " +
+                                          std::to_string(m_context.stats.inserted) + " rows and " +
+                                          std::to_string(m_context.stats.ids_mapped) +
+                                          " id mappings would still change"});
   }
   bool verified = std::all_of(m_context.checks.begin(), m_context.checks.end(),
                               [](const VerifyCheck& c) { return c.ok; });
   std::string status = verified ? "succeeded" : "verify_failed";
   nlohmann::json report = build_report(status, "");
-  nlohmann::json audit_lines = m_options.audit_file.empty() ? nlohmann::json::array()
-                                                            : audit_file_lines();
+  nlohmann::json audit_lines =
+      m_options.audit_file.empty() ? nlohmann::json::array() : audit_file_lines();
   if (m_options.dry_run) {
     m_database->rollback();
   } else {
@@ -629,17 +633,18 @@ RunOutcome Run::execute() {
 }
 
 nlohmann::json Run::failure_report_offline(const std::string& message) const {
-  return {{"run_id", m_context.run_id.empty() ? nlohmann::json() : nlohmann::json(m_context.run_id)},
-                           {"recipe", m_recipe.name},
-                           {"recipe_path", m_options.recipe_path},
-                           {"mode", m_options.dry_run ? "dry-run" : "commit"},
-                           {"commit", m_commit_mode == CommitMode::batch ? "batch" : "atomic"},
-                           {"status", "failed"},
-                           {"error", message},
-                           {"stats", m_context.stats.to_json()},
-                           {"changes", nlohmann::json::array()},
-                           {"review", nlohmann::json::array()},
-                           {"verify", nlohmann::json::array()}};
+  return {
+      {"run_id", m_context.run_id.empty() ? nlohmann::json() : nlohmann::json(m_context.run_id)},
+      {"recipe", m_recipe.name},
+      {"recipe_path", m_options.recipe_path},
+      {"mode", m_options.dry_run ? "dry-run" : "commit"},
+      {"commit", m_commit_mode == CommitMode::batch ? "batch" : "atomic"},
+      {"status", "failed"},
+      {"error", message},
+      {"stats", m_context.stats.to_json()},
+      {"changes", nlohmann::json::array()},
+      {"review", nlohmann::json::array()},
+      {"verify", nlohmann::json::array()}};
 }
 
 nlohmann::json Run::fail(const std::string& message) {

@@ -3,11 +3,10 @@
 // `each` per row (reads answered set-at-a-time), write per batch with the
 // ledger, commit per mode, verify, report.
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "bindings/sandbox.hpp"
 #include "host/errors.hpp"

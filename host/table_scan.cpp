@@ -9,8 +9,13 @@ namespace host {
 TableScan::TableScan(Database& database, const TableInfo& table, std::vector<std::string> key,
                      std::vector<std::string> columns, Filter where, long long batch_size,
                      Params after)
-    : m_database(database), m_table(table), m_key(std::move(key)), m_columns(std::move(columns)),
-      m_where(std::move(where)), m_batch_size(batch_size), m_after(std::move(after)) {}
+    : m_database(database),
+      m_table(table),
+      m_key(std::move(key)),
+      m_columns(std::move(columns)),
+      m_where(std::move(where)),
+      m_batch_size(batch_size),
+      m_after(std::move(after)) {}
 
 pqxx::result TableScan::next() {
   Params params;

@@ -46,7 +46,10 @@ class Sender {
  public:
   Sender(Database& database, Ledger& ledger, const std::string& run_id, int batch,
          long long& sequence)
-      : m_database(database), m_ledger(ledger), m_run_id(run_id), m_batch(batch),
+      : m_database(database),
+        m_ledger(ledger),
+        m_run_id(run_id),
+        m_batch(batch),
         m_sequence(sequence) {}
 
   // Inserts the rows that are absent; returns the match keys of the rows inserted.
@@ -102,7 +105,8 @@ class Sender {
     for (const auto& row : rows) {
       auto key = nlohmann::json::parse(row[0].c_str());
       Params values;
-      for (const auto& v : key) values.push_back(v.is_null() ? Param{} : Param{v.get<std::string>()});
+      for (const auto& v : key)
+        values.push_back(v.is_null() ? Param{} : Param{v.get<std::string>()});
       inserted.insert(joined(values));
     }
     result.inserted += static_cast<long long>(rows.size());
@@ -176,8 +180,8 @@ class Sender {
                       " FOR UPDATE OF t), upd AS (UPDATE " + table.qualified_name + " t SET " +
                       quote_ident(column.name) + " = cur.val::" + column.cast_type +
                       " FROM cur WHERE " + join_cur + " AND " + guard("cur") +
-                      " RETURNING jsonb_build_array(" + returning_keys +
-                      ") AS row_key, cur.old, " + target + "::text AS new)";
+                      " RETURNING jsonb_build_array(" + returning_keys + ") AS row_key, cur.old, " +
+                      target + "::text AS new)";
     sql += ledger_insert(params, "update", table, column.name, key_columns, first,
                          "jsonb_agg(row_key), array_agg(old), array_agg(new), NULL::jsonb", "upd");
     sql += " SELECT count(*) FROM upd";
@@ -201,10 +205,10 @@ class Sender {
                 reason = add(first.reason.empty() ? Param{} : Param{first.reason});
     return ", led AS (INSERT INTO " + m_ledger.table("changes") +
            " (run_id, seq, batch, op, table_name, column_name, key_columns, keys, old_values, "
-           "new_values, row_values, confidence, reason) SELECT " + run + "::uuid, " + seq +
-           "::bigint, " + batch + "::int, '" + op + "', " + table_name + ", " + column_name +
-           ", " + keys + "::text[], " + aggregates + ", " + confidence + ", " + reason + " FROM " +
-           source + " HAVING count(*) > 0)";
+           "new_values, row_values, confidence, reason) SELECT " +
+           run + "::uuid, " + seq + "::bigint, " + batch + "::int, '" + op + "', " + table_name +
+           ", " + column_name + ", " + keys + "::text[], " + aggregates + ", " + confidence + ", " +
+           reason + " FROM " + source + " HAVING count(*) > 0)";
   }
 
   Database& m_database;
@@ -237,7 +241,7 @@ std::string update_group(const QueuedWrite& w) {
 // Groups in first-seen order.
 template <typename KeyFn>
 std::vector<std::vector<const QueuedWrite*>> group_by(const std::vector<const QueuedWrite*>& items,
-                                                       KeyFn key_of) {
+                                                      KeyFn key_of) {
   std::vector<std::vector<const QueuedWrite*>> groups;
   std::map<std::string, size_t> index;
   for (const auto* item : items) {
@@ -306,9 +310,8 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
       if (was_inserted) continue;
       for (size_t c = 0; c < item->columns.size(); ++c) {
         const auto& name = item->columns[c];
-        if (!item->values[c] ||
-            std::find(item->key_columns.begin(), item->key_columns.end(), name) !=
-                item->key_columns.end())
+        if (!item->values[c] || std::find(item->key_columns.begin(), item->key_columns.end(),
+                                          name) != item->key_columns.end())
           continue;
         QueuedWrite fill = *item;
         fill.kind = WriteKind::patch_if_empty;

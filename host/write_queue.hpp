@@ -35,8 +35,8 @@ struct QueuedWrite {
   std::string reason;
   EmptyRule empty = EmptyRule::blank;
 
-  std::size_t row_index = 0;  // the source row whose `each` queued it
-  std::string call_site;      // "recipe.lua:12:" for errors found at flush time
+  std::size_t row_index = 0;    // the source row whose `each` queued it
+  std::string call_site;        // "recipe.lua:12:" for errors found at flush time
   std::string row_description;  // "row id=5" / "record projects.csv:7"
   nlohmann::json row_key;
 };

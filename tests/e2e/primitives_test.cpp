@@ -404,10 +404,10 @@ return {
   CHECK(ids[4]["uuid"] == canonical);
   CHECK(ids[1]["numeric"] == n42);
   CHECK(run.stat("ids_mapped") == 4);
-  CHECK(rows(db, "SELECT legacy_id, uuid FROM host_ledger.projects_id_map ORDER BY legacy_id") ==
-        // A UUID legacy id is stored in its canonical form, one row however spelled.
-        std::vector<std::string>{"42|" + n42, "P-1|" + p1, "P-2|" + p2,
-                                 canonical + "|" + canonical});
+  CHECK(
+      rows(db, "SELECT legacy_id, uuid FROM host_ledger.projects_id_map ORDER BY legacy_id") ==
+      // A UUID legacy id is stored in its canonical form, one row however spelled.
+      std::vector<std::string>{"42|" + n42, "P-1|" + p1, "P-2|" + p2, canonical + "|" + canonical});
   CHECK(rows(db, "SELECT id, coalesce(uuid::text, 'NULL') FROM legacy ORDER BY id") ==
         std::vector<std::string>{"1|" + p1, "2|" + p2, "3|NULL", "4|" + canonical, "5|" + p1});
 

@@ -75,8 +75,7 @@ test("arithmetic", function() eq(1 + 1, 2) end)
   CHECK(result.output.find("1 passed, 0 failed") != std::string::npos);
 }
 
-TEST_CASE("host test: a test that breaches a limit does not poison the next",
-          "[e2e][hosttest]") {
+TEST_CASE("host test: a test that breaches a limit does not poison the next", "[e2e][hosttest]") {
   std::string folder = "hosttest_" + next_suffix();
   write_file(folder + "/check/placeholder.txt", "a folder named like a subcommand\n");
   std::string tests = write_file(folder + "/limits_test.lua", R"lua(

@@ -37,8 +37,9 @@ return {
 
 TEST_CASE("a review item keeps the Lua type of its value", "[e2e][regression]") {
   auto db = fresh_database();
-  sql(db, "CREATE TABLE phases (id int PRIMARY KEY, project_id int, label text); "
-          "INSERT INTO phases VALUES (1, NULL, NULL);");
+  sql(db,
+      "CREATE TABLE phases (id int PRIMARY KEY, project_id int, label text); "
+      "INSERT INTO phases VALUES (1, NULL, NULL);");
   auto recipe = recipe_file("review_type", R"lua(
 return {
   name = "review-type",
@@ -58,7 +59,8 @@ return {
   CHECK(run.report["review"][1]["value"] == "seven");
 }
 
-TEST_CASE("an error raised while the recipe file loads is reported, not lost", "[e2e][regression]") {
+TEST_CASE("an error raised while the recipe file loads is reported, not lost",
+          "[e2e][regression]") {
   auto db = fresh_database();
   auto recipe = recipe_file("top_level_error", R"lua(
 local settings = nil
@@ -191,10 +193,10 @@ return {
   CHECK(rows(db, "SELECT count(*) FROM words WHERE note = 'seen'")[0] == "3");
 }
 
-TEST_CASE("a run abandoned by the watchdog still writes its failure report",
-          "[e2e][regression]") {
+TEST_CASE("a run abandoned by the watchdog still writes its failure report", "[e2e][regression]") {
   auto db = fresh_database();
-  sql(db, "CREATE TABLE items (id int PRIMARY KEY, note text); INSERT INTO items VALUES (1, NULL);");
+  sql(db,
+      "CREATE TABLE items (id int PRIMARY KEY, note text); INSERT INTO items VALUES (1, NULL);");
   auto recipe = recipe_file("stuck_pattern", R"lua(
 return {
   name = "stuck-pattern",
@@ -221,17 +223,21 @@ return {
 TEST_CASE("a value numeric(p,s) or timestamp(p) would round is an error, not a rounding",
           "[e2e][regression]") {
   auto db = fresh_database();
-  sql(db, "CREATE TABLE prices (id int PRIMARY KEY, amount numeric(6,2), at timestamp(0)); "
-          "INSERT INTO prices VALUES (1, NULL, NULL), (2, NULL, NULL);");
+  sql(db,
+      "CREATE TABLE prices (id int PRIMARY KEY, amount numeric(6,2), at timestamp(0)); "
+      "INSERT INTO prices VALUES (1, NULL, NULL), (2, NULL, NULL);");
   auto write_amount = [&](const std::string& value, const std::string& column) {
-    return run_recipe(db, recipe_file("exact_" + column, R"lua(
+    return run_recipe(
+        db, recipe_file("exact_" + column, R"lua(
 return {
   name = "exact-)lua" + column + R"lua(",
   table = "prices",
   writes = { prices = { "id", "amount", "at" } },
   each = function(row)
-    if row.id == 1 then patch_if_empty(row, ")lua" + column + R"lua(", ")lua" + value + R"lua(") end
-    if row.id == 2 then fill_from("prices", { id = 2, )lua" + column + R"lua( = ")lua" + value + R"lua(" }) end
+    if row.id == 1 then patch_if_empty(row, ")lua" +
+                                               column + R"lua(", ")lua" + value + R"lua(") end
+    if row.id == 2 then fill_from("prices", { id = 2, )lua" +
+                                               column + R"lua( = ")lua" + value + R"lua(" }) end
   end,
 }
 )lua"));
@@ -239,7 +245,8 @@ return {
   auto rounded = write_amount("1.005", "amount");
   INFO(rounded.output);
   CHECK(rounded.exit_code == 1);
-  CHECK(rounded.output.find("'1.005' has 3 decimal places; numeric(6,2) keeps 2") != std::string::npos);
+  CHECK(rounded.output.find("'1.005' has 3 decimal places; numeric(6,2) keeps 2") !=
+        std::string::npos);
   CHECK(rounded.output.find("row id=1") != std::string::npos);
   auto late = write_amount("2024-03-18 10:00:00.7", "at");
   CHECK(late.exit_code == 1);
@@ -277,8 +284,9 @@ return {
   auto run = run_recipe(db, recipe);
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
-  CHECK(rows(db, "SELECT code || '|' || coalesce(label, '-') || '|' || coalesce(note, '-') || '|' || "
-                 "coalesce(flags::text, '-') FROM codes ORDER BY code") ==
+  CHECK(rows(db,
+             "SELECT code || '|' || coalesce(label, '-') || '|' || coalesce(note, '-') || '|' || "
+             "coalesce(flags::text, '-') FROM codes ORDER BY code") ==
         std::vector<std::string>{"a|-|-|-", "abc|hello|for abc|101", "abd|-|-|-"});
   auto too_long = run_recipe(db, recipe_file("char_long", R"lua(
 return {
@@ -376,7 +384,8 @@ return {
 
 TEST_CASE("review() items carry a confidence level of the contract", "[e2e][regression]") {
   auto db = fresh_database();
-  sql(db, "CREATE TABLE items (id int PRIMARY KEY, owner text); INSERT INTO items VALUES (1, NULL);");
+  sql(db,
+      "CREATE TABLE items (id int PRIMARY KEY, owner text); INSERT INTO items VALUES (1, NULL);");
   auto recipe = recipe_file("review_level", R"lua(
 return {
   name = "review-level",
@@ -449,7 +458,8 @@ return {
   REQUIRE(run.exit_code == 0);
   const auto& audit = run.report["audit"];
   REQUIRE(audit.size() == 4);
-  CHECK(audit[0]["data"] == json{{"task", 1}, {"names", "Ann,Bo"}, {"last", "Bo"}, {"everyone", 3}});
+  CHECK(audit[0]["data"] ==
+        json{{"task", 1}, {"names", "Ann,Bo"}, {"last", "Bo"}, {"everyone", 3}});
   CHECK(audit[1]["data"] == json{{"task", 2}, {"names", "Cy"}, {"last", "Cy"}, {"everyone", 3}});
   CHECK(audit[2]["data"] == json{{"task", 3}, {"names", ""}, {"last", "none"}, {"everyone", 3}});
   CHECK(audit[3]["data"] == json{{"task", 4}, {"names", "Bo"}, {"last", "Bo"}, {"everyone", 3}});
@@ -457,9 +467,10 @@ return {
 
 TEST_CASE("a domain over numeric(p,s) is checked for rounding too", "[e2e][regression]") {
   auto db = fresh_database();
-  sql(db, "CREATE DOMAIN price AS numeric(10,2); "
-          "CREATE TABLE offers (id int PRIMARY KEY, amount price); "
-          "INSERT INTO offers VALUES (1, NULL);");
+  sql(db,
+      "CREATE DOMAIN price AS numeric(10,2); "
+      "CREATE TABLE offers (id int PRIMARY KEY, amount price); "
+      "INSERT INTO offers VALUES (1, NULL);");
   auto recipe = recipe_file("domain_round", R"lua(
 return {
   name = "domain-round",

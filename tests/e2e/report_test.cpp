@@ -127,8 +127,9 @@ return {
 
 TEST_CASE("--audit-file appends the run's audit events as JSON Lines", "[e2e][report]") {
   auto db = fresh_database();
-  sql(db, "CREATE TABLE items (id int PRIMARY KEY, name text); "
-          "INSERT INTO items VALUES (1, 'Zoë'), (2, NULL);");
+  sql(db,
+      "CREATE TABLE items (id int PRIMARY KEY, name text); "
+      "INSERT INTO items VALUES (1, 'Zoë'), (2, NULL);");
   auto recipe = recipe_file("audit_file_subject", R"lua(
 return {
   name = "audit-file-subject",
@@ -163,7 +164,8 @@ return {
 TEST_CASE("an --audit-file that cannot be written stops the run before it starts",
           "[e2e][report]") {
   auto db = fresh_database();
-  sql(db, "CREATE TABLE items (id int PRIMARY KEY, note text); INSERT INTO items VALUES (1, NULL);");
+  sql(db,
+      "CREATE TABLE items (id int PRIMARY KEY, note text); INSERT INTO items VALUES (1, NULL);");
   auto recipe = recipe_file("audit_unwritable", R"lua(
 return {
   name = "audit-unwritable",

@@ -52,7 +52,8 @@ TEST_CASE("redact_conninfo hides a password given as a URL query parameter", "[u
   std::string both = redact_conninfo("postgresql://u:a1b2@h/db?password=second");
   CHECK(both.find("a1b2") == std::string::npos);
   CHECK(both.find("second") == std::string::npos);
-  CHECK(redact_conninfo("postgresql://u:@h/db?password=s3cret").find("s3cret") == std::string::npos);
+  CHECK(redact_conninfo("postgresql://u:@h/db?password=s3cret").find("s3cret") ==
+        std::string::npos);
   CHECK(redact_conninfo("postgresql://h:5432/db?user=svc@tenant&password=s3cret").find("s3cret") ==
         std::string::npos);
 }

@@ -54,7 +54,8 @@ TEST_CASE("time types with a precision refuse finer fractions of a second", "[un
   CHECK(rounding_problem(millis, "2024-03-18T10:00:00.1234Z"));
   CHECK(rounding_problem(column_of("time(2) without time zone"), "10:00:00.125"));
   CHECK(rounding_problem(column_of("interval(0)"), "00:00:01.5"));
-  CHECK_FALSE(rounding_problem(column_of("timestamp with time zone"), "2024-03-18 10:00:00.123456"));
+  CHECK_FALSE(
+      rounding_problem(column_of("timestamp with time zone"), "2024-03-18 10:00:00.123456"));
   CHECK_FALSE(rounding_problem(column_of("text"), "1.23456"));
 }
 
