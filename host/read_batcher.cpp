@@ -225,6 +225,17 @@ std::map<std::string, std::string> resolve_ids(Database& database, Ledger& ledge
     for (const auto& row : rows) found[row[0].c_str()] = row[1].c_str();
   };
   look_up(unique);
+  // A UUID legacy id stored in another spelling (a map filled by hand or by an
+  // older version, "A0EE..."): found through the uuid column, which is indexed.
+  std::vector<std::string> uuid_ids;
+  for (const auto& legacy : unique)
+    if (!found.count(legacy) && canonical_uuid(legacy)) uuid_ids.push_back(legacy);
+  if (!uuid_ids.empty()) {
+    auto rows = database.exec("SELECT lower(legacy_id), uuid::text FROM " + map_table +
+                                  " WHERE uuid = ANY($1::uuid[]) AND lower(legacy_id) = uuid::text",
+                              {array_literal(Params(uuid_ids.begin(), uuid_ids.end()))});
+    for (const auto& row : rows) found[row[0].c_str()] = row[1].c_str();
+  }
   Params missing, fresh;
   std::vector<std::string> missing_ids;
   for (const auto& legacy : unique) {

@@ -485,3 +485,31 @@ return {
   CHECK(run.output.find("numeric(10,2) keeps 2") != std::string::npos);
   CHECK(rows(db, "SELECT count(*) FROM offers WHERE amount IS NULL")[0] == "1");
 }
+
+TEST_CASE("map_id: a UUID legacy id mapped earlier in upper case is found, not remapped",
+          "[e2e][regression]") {
+  auto db = fresh_database();
+  sql(db, R"sql(
+CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1);
+CREATE SCHEMA host_ledger;
+CREATE TABLE host_ledger.customer_id_map (legacy_id text UNIQUE, uuid uuid UNIQUE);
+INSERT INTO host_ledger.customer_id_map
+  VALUES ('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+)sql");
+  auto recipe = recipe_file("uuid_upper_map", R"lua(
+return {
+  name = "uuid-upper-map",
+  table = "items",
+  writes = {},
+  each = function(row)
+    audit("mapped", { id = map_id("customer", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11") })
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.report["audit"][0]["data"]["id"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+  CHECK(run.stat("ids_mapped") == 0);
+  CHECK(rows(db, "SELECT count(*) FROM host_ledger.customer_id_map")[0] == "1");
+}
