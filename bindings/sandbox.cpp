@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "bindings/sandbox_policy.hpp"
+#include "bindings/watchdog.hpp"
 #include "host/errors.hpp"
 
 namespace host {
@@ -107,7 +108,7 @@ int throw_on_panic(lua_State* L) {
 
 }  // namespace
 
-Sandbox::Sandbox(SandboxLimits limits) : m_limits(limits) {
+Sandbox::Sandbox(SandboxLimits limits) : m_limits(limits), m_watchdog(limits.time_per_call) {
   m_state = lua_newstate(&Sandbox::allocate, this);
   if (!m_state) throw std::runtime_error("cannot create a Lua state");
   lua_atpanic(m_state, throw_on_panic);
@@ -118,14 +119,6 @@ Sandbox::Sandbox(SandboxLimits limits) : m_limits(limits) {
 }
 
 Sandbox::~Sandbox() {
-  if (m_watchdog.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(m_watch_mutex);
-      m_stopping = true;
-    }
-    m_watch_wakeup.notify_all();
-    m_watchdog.join();
-  }
   if (m_state) lua_close(m_state);
 }
 
@@ -133,10 +126,10 @@ Sandbox::HostCall::HostCall(lua_State* state) {
   void* self = nullptr;
   lua_getallocf(state, &self);
   m_sandbox = static_cast<Sandbox*>(self);
-  ++m_sandbox->m_host_calls;
+  m_sandbox->m_watchdog.enter_host_call();
 }
 
-Sandbox::HostCall::~HostCall() { --m_sandbox->m_host_calls; }
+Sandbox::HostCall::~HostCall() { m_sandbox->m_watchdog.leave_host_call(); }
 
 void mark_read_only(lua_State* L, int index) {
   if (index < 0) index = lua_gettop(L) + index + 1;
@@ -164,16 +157,6 @@ void* Sandbox::allocate(void* self, void* block, std::size_t old_size, std::size
   return moved;
 }
 
-namespace {
-
-long long steady_now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 void Sandbox::on_count_hook(lua_State* L, lua_Debug*) {
   void* self = nullptr;
   lua_getallocf(L, &self);
@@ -188,7 +171,7 @@ void Sandbox::on_count_hook(lua_State* L, lua_Debug*) {
     luaL_error(L, "memory limit of %d MiB exceeded",
                static_cast<int>(sandbox->m_limits.memory_bytes / (1024 * 1024)));
   }
-  if (steady_now_ns() < sandbox->m_deadline.load(std::memory_order_relaxed)) return;
+  if (steady_now_ns() < sandbox->m_deadline) return;
   sandbox->m_timed_out = true;
   luaL_error(L, "time limit of %d ms exceeded (endless loop?)",
              static_cast<int>(sandbox->m_limits.time_per_call.count()));
@@ -201,62 +184,19 @@ void Sandbox::arm_deadline() {
   m_out_of_memory = false;
   m_deadline = steady_now_ns() +
                std::chrono::duration_cast<std::chrono::nanoseconds>(m_limits.time_per_call).count();
-  // No notify: the watchdog polls (it only acts a whole budget late), and a
-  // wake-up per call would cost a system call per row.
-  if (!m_watchdog.joinable()) m_watchdog = std::thread([this] { watch(); });
+  m_watchdog.arm(m_deadline);
 }
 
-void Sandbox::disarm_deadline() { m_deadline = k_disarmed; }
+void Sandbox::disarm_deadline() {
+  m_deadline = k_disarmed;
+  m_watchdog.disarm();
+}
 
 void Sandbox::set_abandon_handler(std::function<void(const std::string&)> handler) {
-  std::lock_guard<std::mutex> lock(m_watch_mutex);
-  m_abandon_handler = std::move(handler);
+  m_watchdog.set_abandon_handler(std::move(handler));
 }
 
-void Sandbox::set_activity(const std::string& activity) {
-  std::lock_guard<std::mutex> lock(m_watch_mutex);
-  m_activity = activity;
-}
-
-void Sandbox::watch() {
-  const long long grace =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::max<std::chrono::milliseconds>(m_limits.time_per_call, std::chrono::seconds(1)))
-          .count();
-  std::unique_lock<std::mutex> lock(m_watch_mutex);
-  while (!m_stopping) {
-    long long deadline = m_deadline.load();
-    if (deadline == k_disarmed) {
-      m_watch_wakeup.wait_for(lock, std::chrono::milliseconds(200));
-      continue;
-    }
-    long long now = steady_now_ns();
-    if (now >= deadline + grace && m_host_calls.load() == 0 && m_deadline.load() == deadline)
-      abandon();
-    m_watch_wakeup.wait_for(lock, std::chrono::milliseconds(100));
-  }
-}
-
-void Sandbox::abandon() const {
-  std::string where = m_first_source.empty() ? "recipe" : m_first_source;
-  std::string message = where + ": time limit of " +
-                        std::to_string(m_limits.time_per_call.count()) +
-                        " ms exceeded inside a library function (a backtracking string "
-                        "pattern?)" +
-                        (m_activity.empty() ? "" : " while processing " + m_activity) +
-                        "; the run was abandoned and its open transaction rolled back";
-  if (m_abandon_handler) {
-    try {
-      m_abandon_handler(message);
-    } catch (...) {
-      // Ending the process matters more than the report.
-    }
-  }
-  message = "host: error: " + message + "\n";
-  std::fwrite(message.data(), 1, message.size(), stderr);
-  std::fflush(stderr);
-  std::_Exit(1);
-}
+void Sandbox::set_activity(const std::string& activity) { m_watchdog.set_activity(activity); }
 
 std::string Sandbox::breach_message() const {
   if (m_timed_out)
@@ -416,9 +356,7 @@ void Sandbox::load_text(const std::string& code, const std::string& chunk_name) 
           m_source_paths.end())
     m_source_paths.push_back(chunk_name.substr(1));
   // The first file is the recipe; loaded before the watchdog thread starts.
-  if (m_first_source.empty() && !m_watchdog.joinable() && chunk_name.size() > 1 &&
-      chunk_name[0] == '@')
-    m_first_source = chunk_name.substr(1);
+  if (m_source_paths.size() == 1 && !m_watchdog.started()) m_watchdog.set_source(m_source_paths[0]);
   if (luaL_loadbufferx(m_state, code.data(), code.size(), chunk_name.c_str(), "t") != 0) {
     std::string message = lua_tostring(m_state, -1) ? lua_tostring(m_state, -1) : "load error";
     lua_pop(m_state, 1);

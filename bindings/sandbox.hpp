@@ -3,16 +3,14 @@
 // libraries (bindings/sandbox_policy.cpp), text-only chunks, the JIT compiler
 // off so that the instruction-count hook always fires, a deadline per call
 // that pcall cannot swallow, and a capped allocator.
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <functional>
 #include <limits>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "bindings/watchdog.hpp"
 
 struct lua_State;
 struct lua_Debug;
@@ -47,11 +45,8 @@ class Sandbox {
   // Makes `name` a protected global: the value on top of the stack (popped).
   void set_protected_global(const std::string& name);
 
-  // Starts the time budget of one call into Lua; the hook raises an error past it.
-  // Code the hook cannot reach (a C library function such as a backtracking
-  // string.find) is stopped by a watchdog thread instead, one more budget later:
-  // it prints the error and ends the process, so the open transaction is rolled
-  // back by the server. Host primitives (a slow query) are not cut off that way.
+  // Starts the time budget of one call into Lua; the hook raises an error past it,
+  // and what the hook cannot reach is left to the watchdog (bindings/watchdog.hpp).
   void arm_deadline();
   void disarm_deadline();
   // What the next calls work on ("row id=5"), for the watchdog's message.
@@ -71,6 +66,7 @@ class Sandbox {
    private:
     Sandbox* m_sandbox;
   };
+
   // After an error: was it (or anything swallowed before it) a limit breach?
   bool limit_breached() const { return m_timed_out || m_out_of_memory; }
   // A one-line description of the breached limit, or "".
@@ -84,25 +80,15 @@ class Sandbox {
   void install_hardened_functions();
 
   SandboxLimits m_limits;
+  Watchdog m_watchdog;
   lua_State* m_state = nullptr;
   std::size_t m_memory_in_use = 0;
-  void watch();
-  [[noreturn]] void abandon() const;
-
-  // Nanoseconds of the steady clock; k_disarmed when no call is running.
+  // Nanoseconds of the steady clock (steady_now_ns); k_disarmed when no call runs.
   static constexpr long long k_disarmed = std::numeric_limits<long long>::max();
-  std::atomic<long long> m_deadline{k_disarmed};
-  std::atomic<int> m_host_calls{0};
-  std::thread m_watchdog;
-  std::mutex m_watch_mutex;
-  std::condition_variable m_watch_wakeup;
-  bool m_stopping = false;
+  long long m_deadline = k_disarmed;
   bool m_timed_out = false;
   bool m_out_of_memory = false;
   std::vector<std::string> m_source_paths;
-  std::string m_first_source;
-  std::string m_activity;                                     // guarded by m_watch_mutex
-  std::function<void(const std::string&)> m_abandon_handler;  // guarded by m_watch_mutex
   int m_globals_ref = 0;
   int m_protected_ref = 0;
 };

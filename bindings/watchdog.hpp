@@ -1,0 +1,61 @@
+#pragma once
+// The last line of the sandbox's time limit. The count hook stops runaway Lua,
+// but not code it cannot reach: a C library function such as a backtracking
+// string.find runs no Lua instructions. A thread polls the deadline of the call
+// in progress and, one more budget after it, hands the error to a handler (the
+// failure report), prints it and ends the process, so that the server rolls the
+// open transaction back. Calls into the host (a slow query) are left alone.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace host {
+
+class Watchdog {
+ public:
+  explicit Watchdog(std::chrono::milliseconds budget) : m_budget(budget) {}
+  ~Watchdog();
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  // `deadline_ns` on the steady clock; the thread starts on the first call.
+  void arm(long long deadline_ns);
+  void disarm() { m_deadline = k_disarmed; }
+  bool started() const { return m_thread.joinable(); }
+
+  void enter_host_call() { ++m_host_calls; }
+  void leave_host_call() { --m_host_calls; }
+
+  // For the message: the recipe file (set before the first arm) and what the
+  // current call works on ("row id=5").
+  void set_source(const std::string& source) { m_source = source; }
+  void set_activity(const std::string& activity);
+  void set_abandon_handler(std::function<void(const std::string&)> handler);
+
+ private:
+  static constexpr long long k_disarmed = std::numeric_limits<long long>::max();
+
+  void watch();
+  [[noreturn]] void abandon() const;
+
+  std::chrono::milliseconds m_budget;
+  std::atomic<long long> m_deadline{k_disarmed};
+  std::atomic<int> m_host_calls{0};
+  std::string m_source;
+  std::thread m_thread;
+  std::mutex m_mutex;
+  std::condition_variable m_wakeup;
+  bool m_stopping = false;                                    // guarded by m_mutex
+  std::string m_activity;                                     // guarded by m_mutex
+  std::function<void(const std::string&)> m_abandon_handler;  // guarded by m_mutex
+};
+
+// Nanoseconds of the steady clock, the unit of Watchdog::arm.
+long long steady_now_ns();
+
+}  // namespace host
