@@ -110,4 +110,52 @@ inline nlohmann::json changes_by_column(const nlohmann::json& report) {
   return counts;
 }
 
+// Checks of how a failing run ended, shared by the bad-input and sandbox tests.
+
+inline bool mentions(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Rows of a ledger table; 0 when the host never created the ledger.
+inline long long ledger_rows(const std::string& db, const std::string& table) {
+  if (value(db, "SELECT to_regclass('host_ledger." + table + "') IS NOT NULL") != "t") return 0;
+  return std::stoll(value(db, "SELECT count(*) FROM host_ledger." + table));
+}
+
+// The ledger's status of a run; "<none>" when the run was never recorded.
+inline std::string ledger_status(const std::string& db, const std::string& run_id) {
+  if (run_id.empty() || value(db, "SELECT to_regclass('host_ledger.runs') IS NOT NULL") != "t")
+    return "<none>";
+  auto found =
+      rows(db, "SELECT status FROM host_ledger.runs WHERE run_id::text = '" + run_id + "'");
+  return found.empty() ? "<none>" : found.front();
+}
+
+// What the host printed besides its run id line: a clean failure is exactly one line.
+inline std::vector<std::string> message_lines(const std::string& output) {
+  std::vector<std::string> lines;
+  std::size_t at = 0;
+  while (at < output.size()) {
+    std::size_t end = output.find('\n', at);
+    if (end == std::string::npos) end = output.size();
+    std::string line = output.substr(at, end - at);
+    if (!line.empty() && line.rfind("run_id: ", 0) != 0) lines.push_back(line);
+    at = end + 1;
+  }
+  return lines;
+}
+
+// The message lines with every path in the scratch folder cut out, so that a word
+// the message must contain is never found in a file or folder name instead.
+inline std::string without_paths(const std::string& output) {
+  std::string text;
+  for (const auto& line : message_lines(output)) text += line + "\n";
+  const std::string folder = scratch_folder();
+  for (auto at = text.find(folder); at != std::string::npos; at = text.find(folder, at)) {
+    auto end = text.find_first_of(": \n", at);
+    text.replace(at, end - at, "<path>");
+  }
+  return text;
+}
+
 }  // namespace host::testing::e2e
