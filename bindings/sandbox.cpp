@@ -171,7 +171,7 @@ void Sandbox::on_count_hook(lua_State* L, lua_Debug*) {
     luaL_error(L, "memory limit of %d MiB exceeded",
                static_cast<int>(sandbox->m_limits.memory_bytes / (1024 * 1024)));
   }
-  if (steady_now_ns() < sandbox->m_deadline) return;
+  if (steady_now_ns() < sandbox->m_watchdog.deadline()) return;
   sandbox->m_timed_out = true;
   luaL_error(L, "time limit of %d ms exceeded (endless loop?)",
              static_cast<int>(sandbox->m_limits.time_per_call.count()));
@@ -182,15 +182,12 @@ void Sandbox::arm_deadline() {
   // with its next test after one).
   m_timed_out = false;
   m_out_of_memory = false;
-  m_deadline = steady_now_ns() +
-               std::chrono::duration_cast<std::chrono::nanoseconds>(m_limits.time_per_call).count();
-  m_watchdog.arm(m_deadline);
+  m_watchdog.arm(
+      steady_now_ns() +
+      std::chrono::duration_cast<std::chrono::nanoseconds>(m_limits.time_per_call).count());
 }
 
-void Sandbox::disarm_deadline() {
-  m_deadline = k_disarmed;
-  m_watchdog.disarm();
-}
+void Sandbox::disarm_deadline() { m_watchdog.disarm(); }
 
 void Sandbox::set_abandon_handler(std::function<void(const std::string&)> handler) {
   m_watchdog.set_abandon_handler(std::move(handler));

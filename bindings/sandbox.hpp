@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -83,9 +82,6 @@ class Sandbox {
   Watchdog m_watchdog;
   lua_State* m_state = nullptr;
   std::size_t m_memory_in_use = 0;
-  // Nanoseconds of the steady clock (steady_now_ns); k_disarmed when no call runs.
-  static constexpr long long k_disarmed = std::numeric_limits<long long>::max();
-  long long m_deadline = k_disarmed;
   bool m_timed_out = false;
   bool m_out_of_memory = false;
   std::vector<std::string> m_source_paths;

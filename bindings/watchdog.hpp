@@ -26,6 +26,8 @@ class Watchdog {
   // `deadline_ns` on the steady clock; the thread starts on the first call.
   void arm(long long deadline_ns);
   void disarm() { m_deadline = k_disarmed; }
+  // The deadline of the call in progress; far in the future when none runs.
+  long long deadline() const { return m_deadline.load(std::memory_order_relaxed); }
   bool started() const { return m_thread.joinable(); }
 
   void enter_host_call() { ++m_host_calls; }

@@ -80,6 +80,8 @@ class Run {
   void run_verify();
   nlohmann::json build_report(const std::string& status, const std::string& error);
   nlohmann::json protected_by_column_json() const;
+  // Moves the review items and audit events gathered since the last call to the ledger.
+  void record_events();
   nlohmann::json audit_file_lines();
   void append_audit_file(const nlohmann::json& lines);
   void record_failure(const std::string& message);
@@ -386,6 +388,13 @@ nlohmann::json Run::build_report(const std::string& status, const std::string& e
   return report;
 }
 
+void Run::record_events() {
+  m_ledger->record_reviews(m_context.run_id, m_sequence, m_context.reviews);
+  m_ledger->record_audit(m_context.run_id, m_sequence, m_context.audit);
+  m_context.reviews.clear();
+  m_context.audit.clear();
+}
+
 nlohmann::json Run::protected_by_column_json() const {
   auto entries = nlohmann::json::array();
   for (const auto& [where, count] : m_context.protected_by_column)
@@ -579,11 +588,8 @@ RunOutcome Run::execute() {
     m_context.stats.errors += static_cast<long long>(m_failed_rows.size() - failed_before);
     for (const auto& [where, count] : flushed.protected_by_column)
       m_context.protected_by_column[where] += count;
-    m_ledger->record_reviews(m_context.run_id, m_sequence, m_context.reviews);
-    m_ledger->record_audit(m_context.run_id, m_sequence, m_context.audit);
+    record_events();
     m_ledger->record_failed_rows(m_context.run_id, m_sequence, m_failed_rows);
-    m_context.reviews.clear();
-    m_context.audit.clear();
     m_failed_rows.clear();
     checkpoint["batches"] = batch_number;
     if (m_commit_per_batch) {
@@ -599,11 +605,7 @@ RunOutcome Run::execute() {
 
   if (m_commit_per_batch) m_database->begin();
   run_verify();
-  // verify may audit (and review) too.
-  m_ledger->record_reviews(m_context.run_id, m_sequence, m_context.reviews);
-  m_ledger->record_audit(m_context.run_id, m_sequence, m_context.audit);
-  m_context.reviews.clear();
-  m_context.audit.clear();
+  record_events();  // verify may audit (and review) too
   if (m_options.expect_no_changes) {
     long long left =
         m_context.stats.patched + m_context.stats.inserted + m_context.stats.ids_mapped;
