@@ -41,13 +41,25 @@ std::string first_line(const std::string& text) {
   return folded;
 }
 
+// Everything the host stores as text (ledger keys, old and new values,
+// checkpoints) and every value a recipe sees must read the same under any client
+// setting: PGDATESTYLE=DMY must not move a date key to another day, nor PGTZ turn
+// every timestamptz into a false revert conflict. The search_path stays the
+// user's: table names are resolved once and kept schema-qualified.
+const char* const k_pinned_settings =
+    "SET client_min_messages = warning; SET client_encoding = 'UTF8'; "
+    "SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; "
+    "SET extra_float_digits = 3; SET bytea_output = 'hex'; "
+    "SET standard_conforming_strings = on; SET xmloption = content; "
+    "SET lc_monetary = 'C'; SET lc_numeric = 'C'";
+
 }  // namespace
 
 Database::Database(const std::string& conninfo) : m_conninfo(conninfo) {
   try {
     m_connection = std::make_unique<pqxx::connection>(conninfo);
     m_session = std::make_unique<pqxx::nontransaction>(*m_connection, "host");
-    m_session->exec("SET client_min_messages = warning; SET extra_float_digits = 3");
+    m_session->exec(k_pinned_settings);
   } catch (const pqxx::broken_connection& e) {
     throw DatabaseUnreachable("cannot connect to the database (" + redact_conninfo(conninfo) +
                               "): " + scrub_secrets(first_line(e.what()), conninfo));

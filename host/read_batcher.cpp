@@ -7,6 +7,7 @@
 #include "host/errors.hpp"
 #include "host/ledger.hpp"
 #include "host/sql_text.hpp"
+#include "host/tuple_key.hpp"
 #include "host/uuid5.hpp"
 
 namespace host {
@@ -42,23 +43,25 @@ bool batchable(const ReadRequest& request) { return !request.filter.sql; }
 
 // Same table, columns, order, limit and condition shape: one query serves them all.
 std::string shape_of(const ReadRequest& request) {
-  std::string shape = request.table->qualified_name + '\x1e' +
-                      std::to_string(static_cast<int>(request.kind)) + '\x1e' +
-                      std::to_string(request.limit) + '\x1e';
-  for (const auto& c : request.columns) shape += c + '\x1f';
-  shape += '\x1e';
-  for (const auto& [c, d] : request.order_by) shape += c + (d ? "-" : "+") + '\x1f';
-  shape += '\x1e';
+  std::string shape =
+      tuple_key(request.table->qualified_name, std::to_string(static_cast<int>(request.kind)),
+                std::to_string(request.limit), std::to_string(request.columns.size()));
+  for (const auto& c : request.columns) append_key_part(shape, c);
+  append_key_part(shape, std::to_string(request.order_by.size()));
+  for (const auto& [c, d] : request.order_by) append_key_part(shape, c + (d ? "-" : "+"));
+  append_key_part(shape, std::to_string(request.filter.conditions.size()));
   for (const auto& c : request.filter.conditions)
-    shape += c.column + std::to_string(static_cast<int>(c.kind)) + '\x1f';
+    append_key_part(shape, c.column + std::to_string(static_cast<int>(c.kind)));
   return shape;
 }
 
-std::string values_key(const ReadRequest& request) {
-  std::string key;
+// The request's condition values as a tuple (an IN list as its array literal):
+// requests of one shape with equal tuples share one answer.
+Params values_key(const ReadRequest& request) {
+  Params key;
   for (const auto& c : request.filter.conditions) {
-    if (c.kind == Condition::Kind::equals) key += (c.values[0] ? "v" + *c.values[0] : "n") + '\x1f';
-    if (c.kind == Condition::Kind::in_list) key += "l" + array_literal(c.values) + '\x1f';
+    if (c.kind == Condition::Kind::equals) key.push_back(c.values[0]);
+    if (c.kind == Condition::Kind::in_list) key.push_back(array_literal(c.values));
   }
   return key;
 }
@@ -91,7 +94,7 @@ void answer_group(Database& database, const std::vector<const ReadRequest*>& req
                   const std::vector<size_t>& positions, std::vector<ReadAnswer>& answers) {
   const ReadRequest& first = *requests[positions[0]];
   const TableInfo& table = *first.table;
-  std::map<std::string, size_t> tuple_of;
+  std::map<Params, size_t> tuple_of;
   std::vector<const ReadRequest*> tuples;
   std::vector<size_t> tuple_for_position;
   for (size_t p : positions) {
@@ -164,7 +167,7 @@ std::vector<ReadAnswer> answer_reads(Database& database,
     if (batchable(*requests[i]))
       groups[shape_of(*requests[i])].push_back(i);
     else  // the same SQL text from many rows is asked once
-      groups["sql\x1e" + shape_of(*requests[i]) + '\x1e' + *requests[i]->filter.sql].push_back(i);
+      groups[tuple_key("sql", shape_of(*requests[i]), *requests[i]->filter.sql)].push_back(i);
   }
   for (const auto& [shape, positions] : groups) {
     auto run_singly = [&](const std::vector<size_t>& which) {
