@@ -153,7 +153,9 @@ void check_writable(RunContext& context, const TableInfo& table, const std::stri
   if (!it->second.count("*") && !it->second.count(column))
     throw RecipeError("column '" + column + "' of table '" + table.display_name +
                       "' is not in the recipe's writes");
-  table.require_column(column);
+  if (table.require_column(column).generated)
+    throw RecipeError("column '" + column + "' of table '" + table.display_name +
+                      "' is generated: PostgreSQL computes it, nothing may write it");
 }
 
 // The host-known origin of a row table: which table and key it came from.
@@ -175,6 +177,7 @@ RowOrigin origin_of(lua_State* L, RunContext& context, int row_index, const Writ
   origin.key_columns = opts.key.empty() ? origin.table->primary_key : opts.key;
   if (origin.key_columns.empty())
     throw RecipeError("table '" + opts.table + "' has no primary key; pass opts.key");
+  origin.table->require_row_identity(origin.key_columns, "opts.key", KeyUse::match);
   for (const auto& column : origin.key_columns) {
     lua_getfield(L, row_index, column.c_str());
     Param value = to_param_or_throw(L, -1, "key column '" + column + "'");
@@ -299,6 +302,8 @@ int insert(lua_State* L, WriteKind kind) {
     std::vector<std::string> key = opts.key.empty() ? table.primary_key : opts.key;
     if (key.empty())
       throw RecipeError("table '" + table.display_name + "' has no primary key; pass opts.key");
+    table.require_row_identity(key, opts.key.empty() ? "the primary key" : "opts.key",
+                               KeyUse::match);
     Params key_values;
     for (const auto& column : key) {
       table.require_column(column);

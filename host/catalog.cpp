@@ -36,6 +36,27 @@ bool TableInfo::is_unique_key(const std::vector<std::string>& key) const {
   return false;
 }
 
+void TableInfo::require_row_identity(const std::vector<std::string>& key, const std::string& what,
+                                     KeyUse use) const {
+  std::string names;
+  for (const auto& column : key) names += (names.empty() ? "" : ", ") + column;
+  for (const auto& column : key)
+    if (!require_column(column).not_null && use == KeyUse::scan)
+      throw RecipeError(what + " (" + names + ") of '" + display_name + "' is refused: column '" +
+                        column +
+                        "' may be NULL, and rows with a NULL key can be neither scanned nor "
+                        "matched; declare it NOT NULL or use the primary key");
+  if (!is_unique_key(key))
+    throw RecipeError(what + " (" + names + ") of '" + display_name +
+                      "' is refused: no primary key or unique index covers exactly these "
+                      "columns, so one key could match several rows; add a unique index or use "
+                      "the primary key");
+  if (has_children)
+    throw RecipeError(what + " (" + names + ") of '" + display_name +
+                      "' is refused: the table has inheritance children, whose rows its unique "
+                      "indexes do not cover; name each child table instead");
+}
+
 std::vector<std::string> split_qualified_name(const std::string& name) {
   std::vector<std::string> parts;
   std::string current;
@@ -84,7 +105,8 @@ const TableInfo* Catalog::find_table(const std::string& name) {
     regclass_text += quote_ident(part);
   }
   auto found = m_database.exec(
-      "SELECT c.oid::bigint, quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+      "SELECT c.oid::bigint, quote_ident(n.nspname) || '.' || quote_ident(c.relname), "
+      "n.nspname, c.relkind, c.relkind = 'r' AND c.relhassubclass "
       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
       "WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
       {regclass_text});
@@ -92,7 +114,11 @@ const TableInfo* Catalog::find_table(const std::string& name) {
   auto info = std::make_unique<TableInfo>();
   info->display_name = name;
   info->qualified_name = found[0][1].c_str();
+  info->schema = found[0][2].c_str();
+  info->relkind = found[0][3].c_str()[0];
+  info->has_children = std::string(found[0][4].c_str()) == "t";
   std::string oid = found[0][0].c_str();
+  info->oid = oid;
 
   auto columns = m_database.exec(
       "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
@@ -109,7 +135,20 @@ const TableInfo* Catalog::find_table(const std::string& name) {
       "       a.attnotnull, a.atthasdef OR a.attidentity <> '', "
       "       a.attcollation <> t.typcollation, "
       "       format_type(base.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod "
-      "END) "
+      "END), "
+      "       a.attgenerated <> '', "
+      // An `=` whose operands take the base type as it is, or through a binary
+      // coercion (varchar uses text's), or through the polymorphic array, enum and
+      // range operators.
+      "       EXISTS (SELECT 1 FROM pg_operator o WHERE o.oprname = '=' AND o.oprleft = o.oprright "
+      "AND (o.oprleft = base.oid "
+      "OR EXISTS (SELECT 1 FROM pg_cast k WHERE k.castsource = base.oid AND k.casttarget = "
+      "o.oprleft AND k.castmethod = 'b' AND k.castcontext = 'i') "
+      "OR (o.oprleft = 'anyarray'::regtype AND base.typcategory = 'A') "
+      "OR (o.oprleft = 'anyenum'::regtype AND base.typtype = 'e') "
+      "OR (o.oprleft = 'anyrange'::regtype AND base.typtype = 'r') "
+      "OR (o.oprleft = 'anymultirange'::regtype AND base.typtype = 'm') "
+      "OR (o.oprleft = 'record'::regtype AND base.typtype = 'c'))) "
       "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
       "JOIN pg_type base ON base.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
       "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
@@ -125,6 +164,8 @@ const TableInfo* Catalog::find_table(const std::string& name) {
     c.has_default = std::string(row[6].c_str()) == "t";
     c.own_collation = std::string(row[7].c_str()) == "t";
     c.storage_type = row[8].c_str();
+    c.generated = std::string(row[9].c_str()) == "t";
+    c.has_equality = std::string(row[10].c_str()) == "t";
     info->columns.push_back(std::move(c));
   }
   auto keys = m_database.exec(
@@ -132,7 +173,8 @@ const TableInfo* Catalog::find_table(const std::string& name) {
       "WITH ORDINALITY k(attnum, ord) JOIN pg_attribute a ON a.attrelid = i.indrelid AND "
       "a.attnum = k.attnum ORDER BY k.ord))::text "
       "FROM pg_index i WHERE i.indrelid = $1::oid AND i.indisunique AND i.indpred IS NULL "
-      "AND i.indexprs IS NULL ORDER BY NOT i.indisprimary, i.indexrelid",
+      "AND i.indexprs IS NULL AND i.indisvalid AND i.indimmediate ORDER BY NOT i.indisprimary, "
+      "i.indexrelid",
       {oid});
   for (const auto& row : keys) {
     auto key = nlohmann::json::parse(row[1].c_str()).get<std::vector<std::string>>();

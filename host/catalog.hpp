@@ -24,14 +24,29 @@ struct Column {
   // Declared with a collation of its own: it orders differently from a bare
   // value of its type.
   bool own_collation = false;
+  // GENERATED ALWAYS AS (...) STORED: PostgreSQL computes it, nothing may write it.
+  bool generated = false;
+  // The type has an `=` operator (json, xml and point do not): guards and revert
+  // compare typed values where it has, and the canonical text form where not.
+  bool has_equality = true;
 };
+
+// What a key is for: walking the table, or finding the row that given values name.
+enum class KeyUse { scan, match };
 
 struct TableInfo {
   std::string display_name;    // as the recipe wrote it, for messages
   std::string qualified_name;  // "schema"."table", quoted, for SQL
+  std::string schema;          // unquoted
+  std::string oid;             // pg_class oid as text: a table's identity across renames
+  char relkind = 'r';
+  // A plain table with inheritance children: a scan of it reads the children too,
+  // and its unique indexes do not cover their rows.
+  bool has_children = false;
   std::vector<Column> columns;
   std::vector<std::string> primary_key;
-  std::vector<std::vector<std::string>> unique_keys;  // primary key included
+  // Valid, immediate, non-partial unique indexes on plain columns, primary key included.
+  std::vector<std::vector<std::string>> unique_keys;
 
   // nullptr when the table has no such column.
   const Column* column(const std::string& name) const;
@@ -39,6 +54,13 @@ struct TableInfo {
   const Column& require_column(const std::string& name) const;
   std::vector<std::string> column_names() const;
   bool is_unique_key(const std::vector<std::string>& columns) const;
+  // Throws a RecipeError saying why unless `columns` identify at most one row for
+  // sure: the primary key or a unique index, and no inheritance child beyond the
+  // index's reach. A scan key must also be NOT NULL (a keyset scan never reaches
+  // rows with a NULL key); a match key need not, since the values it is matched
+  // with are refused when NULL. `what` names the use ("scan key").
+  void require_row_identity(const std::vector<std::string>& columns, const std::string& what,
+                            KeyUse use) const;
 };
 
 // Caches table descriptions for one run; tables do not change shape under a run.

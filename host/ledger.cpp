@@ -11,7 +11,7 @@ namespace host {
 
 namespace {
 
-constexpr int k_schema_version = 1;
+constexpr int k_schema_version = 2;
 
 // Migrations by target version; each runs once, in order, under an advisory lock.
 const char* const k_migrations[] = {
@@ -79,6 +79,13 @@ CREATE TABLE IF NOT EXISTS @.failed_rows (
   error text NOT NULL,
   PRIMARY KEY (run_id, seq)
 );
+)",
+    // 2: a change names its table schema-qualified and by OID, so that revert
+    // never resolves a bare name under somebody else's search_path, and notices a
+    // table dropped and made again under the same name.
+    R"(
+ALTER TABLE @.changes ADD COLUMN IF NOT EXISTS qualified_table text;
+ALTER TABLE @.changes ADD COLUMN IF NOT EXISTS table_oid oid;
 )",
 };
 

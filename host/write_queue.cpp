@@ -9,6 +9,7 @@
 #include "host/errors.hpp"
 #include "host/ledger.hpp"
 #include "host/sql_text.hpp"
+#include "host/tuple_key.hpp"
 
 namespace host {
 
@@ -22,13 +23,19 @@ struct ProbeFailed {
   std::string message;
 };
 
-std::string joined(const Params& values) {
-  std::string text;
-  for (const auto& v : values) {
-    text += v ? "v" + *v : std::string("n");
-    text += '\x1f';
-  }
-  return text;
+// `value_sql` (text) compared with `target` as the column's type, or as canonical
+// text where the type has no `=` (json, xml, point).
+std::string same_value(const Column& column, const std::string& target,
+                       const std::string& value_sql) {
+  if (column.has_equality) return target + " = " + value_sql + "::" + column.cast_type;
+  return target + "::text = " + value_sql;
+}
+
+std::string distinct_value(const Column& column, const std::string& target,
+                           const std::string& value_sql) {
+  if (column.has_equality)
+    return target + " IS DISTINCT FROM " + value_sql + "::" + column.cast_type;
+  return target + "::text IS DISTINCT FROM " + value_sql;
 }
 
 std::string param_ref(size_t index, const std::string& cast) {
@@ -53,8 +60,7 @@ class Sender {
         m_sequence(sequence) {}
 
   // Inserts the rows that are absent; returns the match keys of the rows inserted.
-  std::set<std::string> send_inserts(const std::vector<const QueuedWrite*>& items,
-                                     FlushResult& result) {
+  std::set<Params> send_inserts(const std::vector<const QueuedWrite*>& items, FlushResult& result) {
     const QueuedWrite& first = *items.front();
     const TableInfo& table = *first.table;
     const auto& columns = first.columns;
@@ -101,13 +107,13 @@ class Sender {
                          "ins");
     sql += " SELECT match_key::text FROM ins";
     auto rows = m_database.exec(sql, params);
-    std::set<std::string> inserted;
+    std::set<Params> inserted;
     for (const auto& row : rows) {
       auto key = nlohmann::json::parse(row[0].c_str());
       Params values;
       for (const auto& v : key)
         values.push_back(v.is_null() ? Param{} : Param{v.get<std::string>()});
-      inserted.insert(joined(values));
+      inserted.insert(std::move(values));
     }
     result.inserted += static_cast<long long>(rows.size());
     return inserted;
@@ -144,11 +150,15 @@ class Sender {
       v_names += ", exp";
     }
     std::string target = "t." + quote_ident(column.name);
+    // A write that would leave the cell as it is (blank over the same blank, or
+    // patch_if to the value it already holds) is no change: no new row version,
+    // no ledger entry, and `host verify` can pass.
     auto guard = [&](const std::string& source) {
       std::string empty = empty_condition(column, target, first.empty);
-      if (!compare) return empty;
-      return "((" + source + ".exp IS NULL AND " + empty + ") OR " + target + " = " + source +
-             ".exp::" + column.cast_type + ")";
+      std::string changes = distinct_value(column, target, source + ".val");
+      if (!compare) return "(" + empty + " AND " + changes + ")";
+      return "(((" + source + ".exp IS NULL AND " + empty + ") OR " +
+             same_value(column, target, source + ".exp") + ") AND " + changes + ")";
     };
     std::string join_v, join_cur, select_keys, returning_keys;
     for (size_t k = 0; k < key_columns.size(); ++k) {
@@ -199,16 +209,18 @@ class Sender {
     };
     std::string run = add(m_run_id), seq = add(std::to_string(++m_sequence)),
                 batch = add(std::to_string(m_batch)), table_name = add(table.display_name),
+                qualified_table = add(table.qualified_name), table_oid = add(table.oid),
                 column_name = add(column.empty() ? Param{} : Param{column}),
                 keys = add(array_literal(Params(key_columns.begin(), key_columns.end()))),
                 confidence = add(std::string(confidence_name(first.confidence))),
                 reason = add(first.reason.empty() ? Param{} : Param{first.reason});
     return ", led AS (INSERT INTO " + m_ledger.table("changes") +
-           " (run_id, seq, batch, op, table_name, column_name, key_columns, keys, old_values, "
-           "new_values, row_values, confidence, reason) SELECT " +
+           " (run_id, seq, batch, op, table_name, qualified_table, table_oid, column_name, "
+           "key_columns, keys, old_values, new_values, row_values, confidence, reason) SELECT " +
            run + "::uuid, " + seq + "::bigint, " + batch + "::int, '" + op + "', " + table_name +
-           ", " + column_name + ", " + keys + "::text[], " + aggregates + ", " + confidence + ", " +
-           reason + " FROM " + source + " HAVING count(*) > 0)";
+           ", " + qualified_table + ", " + table_oid + "::oid, " + column_name + ", " + keys +
+           "::text[], " + aggregates + ", " + confidence + ", " + reason + " FROM " + source +
+           " HAVING count(*) > 0)";
   }
 
   Database& m_database;
@@ -223,19 +235,23 @@ bool is_insert(const QueuedWrite& w) {
 }
 
 std::string insert_group(const QueuedWrite& w) {
-  std::string key = w.table->qualified_name + '\x1e';
-  for (const auto& c : w.columns) key += c + '\x1f';
-  key += '\x1e';
-  for (const auto& c : w.key_columns) key += c + '\x1f';
-  return key + '\x1e' + confidence_name(w.confidence) + '\x1e' + w.reason;
+  std::string key = tuple_key(w.table->qualified_name, std::to_string(w.columns.size()));
+  for (const auto& c : w.columns) append_key_part(key, c);
+  append_key_part(key, std::to_string(w.key_columns.size()));
+  for (const auto& c : w.key_columns) append_key_part(key, c);
+  append_key_part(key, confidence_name(w.confidence));
+  append_key_part(key, w.reason);
+  return key;
 }
 
 std::string update_group(const QueuedWrite& w) {
-  std::string key = w.table->qualified_name + '\x1e' + w.column + '\x1e' +
-                    (w.kind == WriteKind::patch_if ? "if" : "empty") +
-                    (w.empty == EmptyRule::blank ? "b" : "n") + '\x1e';
-  for (const auto& c : w.key_columns) key += c + '\x1f';
-  return key + '\x1e' + confidence_name(w.confidence) + '\x1e' + w.reason;
+  std::string key =
+      tuple_key(w.table->qualified_name, w.column, w.kind == WriteKind::patch_if ? "if" : "empty",
+                w.empty == EmptyRule::blank ? "b" : "n", std::to_string(w.key_columns.size()));
+  for (const auto& c : w.key_columns) append_key_part(key, c);
+  append_key_part(key, confidence_name(w.confidence));
+  append_key_part(key, w.reason);
+  return key;
 }
 
 // Groups in first-seen order.
@@ -283,7 +299,7 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
   // Rows first, so that patches queued for rows of this batch find them.
   std::vector<QueuedWrite> fills;  // fill_from on rows that already existed
   for (const auto& group : group_by(inserts, insert_group)) {
-    std::set<std::string> seen;
+    std::set<Params> seen;
     std::vector<const QueuedWrite*> unique, duplicates;
     for (const auto* item : group) {
       Params key;
@@ -291,9 +307,9 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
         size_t c = std::find(item->columns.begin(), item->columns.end(), k) - item->columns.begin();
         key.push_back(item->values[c]);
       }
-      (seen.insert(joined(key)).second ? unique : duplicates).push_back(item);
+      (seen.insert(key).second ? unique : duplicates).push_back(item);
     }
-    std::set<std::string> inserted;
+    std::set<Params> inserted;
     send_group(database, unique, probe, [&](const std::vector<const QueuedWrite*>& items) {
       auto keys = sender.send_inserts(items, result);
       inserted.insert(keys.begin(), keys.end());
@@ -305,7 +321,7 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
         size_t c = std::find(item->columns.begin(), item->columns.end(), k) - item->columns.begin();
         key.push_back(item->values[c]);
       }
-      bool was_inserted = inserted.count(joined(key)) &&
+      bool was_inserted = inserted.count(key) &&
                           std::find(duplicates.begin(), duplicates.end(), item) == duplicates.end();
       if (was_inserted) continue;
       for (size_t c = 0; c < item->columns.size(); ++c) {
@@ -325,10 +341,10 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
   for (const auto& fill : fills) updates.push_back(&fill);
 
   for (const auto& group : group_by(updates, update_group)) {
-    std::set<std::string> seen;
+    std::set<Params> seen;
     std::vector<const QueuedWrite*> unique;
     for (const auto* item : group) {
-      if (seen.insert(joined(item->key)).second)
+      if (seen.insert(item->key).second)
         unique.push_back(item);
       else
         ++result.protected_fields;  // the same cell twice in one batch: the first call wins
