@@ -6,6 +6,7 @@
 #include <lua.hpp>
 #include <sstream>
 
+#include "bindings/recipe.hpp"
 #include "bindings/sandbox.hpp"
 #include "host/errors.hpp"
 
@@ -18,6 +19,7 @@ const char* const k_loaded_registry = "host.loaded";
 struct Loader {
   Sandbox* sandbox;
   std::vector<std::string> folders;
+  LoadedModules* loaded;
 };
 
 bool valid_module_name(const std::string& name) {
@@ -57,6 +59,7 @@ int require_module(lua_State* L) {
   std::ifstream file(path, std::ios::binary);
   std::stringstream text;
   text << file.rdbuf();
+  if (loader->loaded) (*loader->loaded)[name] = {path, text_hash(text.str())};
   try {
     loader->sandbox->load_text(text.str(), "@" + path);
   } catch (const RecipeError& e) {
@@ -84,12 +87,13 @@ std::string stdlib_folder() {
   return std::string(HOST_SOURCE_DIR) + "/stdlib";
 }
 
-void install_module_loader(Sandbox& sandbox, std::vector<std::string> folders) {
+void install_module_loader(Sandbox& sandbox, std::vector<std::string> folders,
+                           LoadedModules* loaded) {
   lua_State* L = sandbox.state();
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, k_loaded_registry);
   auto* loader = static_cast<Loader*>(lua_newuserdata(L, sizeof(Loader)));
-  new (loader) Loader{&sandbox, std::move(folders)};
+  new (loader) Loader{&sandbox, std::move(folders), loaded};
   // The userdata lives in the registry for the state's lifetime; its destructor runs via __gc.
   lua_newtable(L);
   lua_pushcfunction(L, [](lua_State* S) -> int {

@@ -17,13 +17,16 @@
 #include "bindings/recipe.hpp"
 #include "bindings/run_context.hpp"
 #include "bindings/verify_helpers.hpp"
+#include "host/audit_file.hpp"
 #include "host/catalog.hpp"
 #include "host/conninfo.hpp"
 #include "host/database.hpp"
+#include "host/file_hash.hpp"
 #include "host/input_file.hpp"
 #include "host/ledger.hpp"
 #include "host/report.hpp"
 #include "host/report_breakdown.hpp"
+#include "host/run_lock.hpp"
 #include "host/table_scan.hpp"
 
 namespace host {
@@ -73,6 +76,13 @@ class Run {
  private:
   void load();
   std::vector<std::string> validate();
+  void refuse_protected_target(const TableInfo& table) const;
+  // Resume: refuses (UsageError or RecipeError) a run that may not go on, or whose
+  // recipe, modules, inputs or source table are no longer those it started with.
+  void refuse_unresumable(const RunRecord& record) const;
+  std::string resolved_search_path();
+  nlohmann::json recorded_writes() const;
+  nlohmann::json modules_json() const;
   void process_batch(std::size_t count,
                      const std::function<void(lua_State*, std::size_t, RowTask&)>& push_row);
   void resume(RowTask& task, int arguments);
@@ -82,8 +92,6 @@ class Run {
   nlohmann::json protected_by_column_json() const;
   // Moves the review items and audit events gathered since the last call to the ledger.
   void record_events();
-  nlohmann::json audit_file_lines();
-  void append_audit_file(const nlohmann::json& lines);
   void record_failure(const std::string& message);
 
   RunOptions m_options;
@@ -91,6 +99,10 @@ class Run {
   std::unique_ptr<Catalog> m_catalog;
   std::unique_ptr<Ledger> m_ledger;
   std::unique_ptr<Sandbox> m_sandbox;
+  std::unique_ptr<RunLock> m_run_lock;
+  LoadedModules m_modules;
+  std::unique_ptr<AuditFile> m_audit_file;
+  nlohmann::json m_input_hashes = nlohmann::json::object();
   RunContext m_context;
   Recipe m_recipe;
 
@@ -116,6 +128,9 @@ void Run::load() {
     auto report = failure_report_offline(message);
     for (const auto& path : m_options.report_paths) write_report(report, path);
   });
+  // A resumed run resolves names as the run did when it started.
+  if (m_options.search_path)
+    m_database->exec("SELECT set_config('search_path', $1, false)", {*m_options.search_path});
   m_context.database = m_database.get();
   m_context.catalog = m_catalog.get();
   m_context.ledger = m_ledger.get();
@@ -134,9 +149,88 @@ void Run::load() {
   folders.push_back(recipe_folder.empty() ? "." : recipe_folder);
   for (const auto& lib : m_options.libs) folders.push_back(lib);
   folders.push_back(stdlib_folder());
-  install_module_loader(*m_sandbox, folders);
+  install_module_loader(*m_sandbox, folders, &m_modules);
   m_recipe = load_recipe(*m_sandbox, m_options.recipe_path);
   m_context.recipe_name = m_recipe.name;
+}
+
+void Run::refuse_protected_target(const TableInfo& table) const {
+  // A forged ledger row would make `host revert` write whatever it names.
+  if (table.schema == m_ledger->schema())
+    throw RecipeError("writes: '" + table.display_name + "' is in the ledger schema '" +
+                      m_ledger->schema() + "', which only the host writes");
+  if (table.schema == "pg_catalog" || table.schema == "information_schema" ||
+      table.schema.rfind("pg_toast", 0) == 0)
+    throw RecipeError("writes: '" + table.display_name + "' is a system catalog");
+}
+
+std::string Run::resolved_search_path() {
+  // The schemas the names resolved in, not the setting's text: "$user" and a
+  // schema created later must not change what a resume or join resolves.
+  return m_database
+      ->exec(
+          "SELECT coalesce(string_agg(quote_ident(s), ', ' ORDER BY o), '') "
+          "FROM unnest(current_schemas(false)) WITH ORDINALITY AS x(s, o)")[0][0]
+      .c_str();
+}
+
+nlohmann::json Run::recorded_writes() const {
+  nlohmann::json writes = nlohmann::json::object();
+  for (const auto& [table, columns] : m_context.allowed_writes)
+    writes[table] = std::vector<std::string>(columns.begin(), columns.end());
+  return writes;
+}
+
+nlohmann::json Run::modules_json() const {
+  nlohmann::json modules = nlohmann::json::object();
+  for (const auto& [name, module] : m_modules)
+    modules[name] = {{"path", module.path}, {"hash", module.hash}};
+  return modules;
+}
+
+void Run::refuse_unresumable(const RunRecord& record) const {
+  const std::string& id = record.run_id;
+  if (!record.reverted_at.empty())
+    throw UsageError("run " + id + " was reverted at " + record.reverted_at +
+                     "; it cannot be resumed. Start a new run");
+  if (record.status != "running" && record.status != "paused" && record.status != "failed")
+    throw UsageError("run " + id + " is " + record.status + "; it cannot be resumed");
+  const nlohmann::json& options = record.options;
+  auto refuse = [&](const std::string& what) {
+    throw RecipeError(what + " changed since run " + id +
+                      " started; resume refused. Start a new run: recipes are idempotent, so "
+                      "it redoes nothing that is done");
+  };
+  nlohmann::json modules = options.value("modules", nlohmann::json::object());
+  if (record.checkpoint.is_object() && record.checkpoint.contains("modules"))
+    modules.update(record.checkpoint["modules"]);
+  for (const auto& [name, module] : modules.items()) {
+    std::string path = module.value("path", "");
+    std::string hash;
+    try {
+      hash = file_hash(path);
+    } catch (const RecipeError&) {
+      refuse("module '" + name + "' (" + path + ")");
+    }
+    if (hash != module.value("hash", "")) refuse("module '" + name + "' (" + path + ")");
+    auto now = m_modules.find(name);
+    if (now != m_modules.end() && now->second.path != path)
+      refuse("module '" + name + "' (now found at " + now->second.path + ", was " + path + ")");
+  }
+  const nlohmann::json hashes = options.value("input_hashes", nlohmann::json::object());
+  for (const auto& [name, hash] : hashes.items()) {
+    auto it = m_input_hashes.find(name);
+    if (it == m_input_hashes.end() || *it != hash) {
+      auto path = m_options.inputs.find(name);
+      refuse("input '" + name + "'" +
+             (path == m_options.inputs.end() ? "" : " (" + path->second + ")"));
+    }
+  }
+  if (options.contains("source") && options["source"].is_object() && m_source &&
+      (options["source"].value("table", "") != m_source->qualified_name ||
+       options["source"].value("oid", "") != m_source->oid))
+    refuse("the source table (now " + m_source->qualified_name + ", was " +
+           options["source"].value("table", "") + ")");
 }
 
 std::vector<std::string> Run::validate() {
@@ -160,7 +254,10 @@ std::vector<std::string> Run::validate() {
       if (m_key.empty())
         throw RecipeError("table '" + *m_recipe.table +
                           "' has no primary key; set the recipe's key");
-      for (const auto& k : m_key) m_source->require_column(k);
+      // A keyset scan over a key that repeats skips rows and hands a row values
+      // computed from another; one that may be NULL never reaches those rows.
+      m_source->require_row_identity(m_key, m_recipe.key.empty() ? "the scan key" : "key",
+                                     KeyUse::scan);
       m_columns = m_recipe.columns.empty() ? m_source->column_names() : m_recipe.columns;
       for (const auto& c : m_columns) m_source->require_column(c);
       for (const auto& k : m_key)
@@ -192,10 +289,17 @@ std::vector<std::string> Run::validate() {
   }
   for (const auto& [target, columns] : m_recipe.writes) {
     attempt([&] {
+      auto parts = split_qualified_name(target);
+      if (parts.size() == 2 && parts[0] == m_ledger->schema())
+        throw RecipeError("writes: '" + target + "' is in the ledger schema '" +
+                          m_ledger->schema() + "', which only the host writes");
       const TableInfo& table = m_catalog->table(target);
+      refuse_protected_target(table);
       auto& allowed = m_context.allowed_writes[table.qualified_name];
       for (const auto& column : columns) {
-        if (column != "*") table.require_column(column);
+        if (column != "*" && table.require_column(column).generated)
+          throw RecipeError("writes: column '" + column + "' of table '" + target +
+                            "' is generated: PostgreSQL computes it, nothing may write it");
         allowed.insert(column);
       }
     });
@@ -391,6 +495,7 @@ nlohmann::json Run::build_report(const std::string& status, const std::string& e
 void Run::record_events() {
   m_ledger->record_reviews(m_context.run_id, m_sequence, m_context.reviews);
   m_ledger->record_audit(m_context.run_id, m_sequence, m_context.audit);
+  if (m_audit_file) m_audit_file->stage(m_context.audit);
   m_context.reviews.clear();
   m_context.audit.clear();
 }
@@ -400,25 +505,6 @@ nlohmann::json Run::protected_by_column_json() const {
   for (const auto& [where, count] : m_context.protected_by_column)
     entries.push_back({where.first, where.second, count});
   return entries;
-}
-
-nlohmann::json Run::audit_file_lines() {
-  const std::string mode = m_options.dry_run ? "dry-run" : "commit";
-  auto events = m_ledger->audit_events(m_context.run_id, std::numeric_limits<long long>::max());
-  for (auto& event : events) {
-    event["run_id"] = m_context.run_id;
-    event["recipe"] = m_recipe.name;
-    event["mode"] = mode;
-  }
-  return events;
-}
-
-void Run::append_audit_file(const nlohmann::json& lines) {
-  std::ofstream file(m_options.audit_file, std::ios::app | std::ios::binary);
-  for (const auto& line : lines) file << line.dump() << '\n';
-  if (!file.flush())
-    spdlog::warn("could not append the audit events to '{}' (they are in the ledger)",
-                 m_options.audit_file);
 }
 
 RunOutcome Run::execute() {
@@ -438,23 +524,28 @@ RunOutcome Run::execute() {
                        "': pass --input " + *m_recipe.input + "=PATH");
     input = std::make_unique<InputFile>(it->second);
   }
-  if (!m_options.audit_file.empty() &&
-      !std::ofstream(m_options.audit_file, std::ios::app | std::ios::binary))
-    throw UsageError("cannot append to the audit file '" + m_options.audit_file + "'");
+  // Resume skips records by count: an edited input would shift every record.
+  for (const auto& [name, path] : m_options.inputs) m_input_hashes[name] = file_hash(path);
   m_context.run_id = resuming ? m_options.resume_run_id : new_run_id();
+  m_audit_file = std::make_unique<AuditFile>(m_options.audit_file, m_context.run_id, m_recipe.name,
+                                             m_options.dry_run ? "dry-run" : "commit");
 
   nlohmann::json checkpoint = nlohmann::json::object();
   m_database->begin();
   m_ledger->ensure_schema();
   if (m_commit_per_batch) {
-    auto locked = m_database->exec("SELECT pg_try_advisory_lock(hashtext($1))",
-                                   {"host run " + m_context.run_id});
-    if (std::string(locked[0][0].c_str()) != "t")
+    m_run_lock = RunLock::try_acquire(m_database->conninfo(), m_context.run_id);
+    if (!m_run_lock)
       throw UsageError("run " + m_context.run_id + " is being processed by another host process");
   }
   if (resuming) {
+    // Locked, then read: a revert that commits meanwhile is seen, not overrun.
+    m_database->exec(
+        "SELECT 1 FROM " + m_ledger->table("runs") + " WHERE run_id::text = lower($1) FOR UPDATE",
+        {m_context.run_id});
     auto record = m_ledger->find_run(m_context.run_id);
     if (!record) throw UsageError("no run " + m_context.run_id + " in the ledger");
+    refuse_unresumable(*record);
     // Only what committed batches did counts: the ledger's run stats also hold the
     // batch that failed and was rolled back.
     if (record->checkpoint.is_object() && record->checkpoint.contains("stats"))
@@ -490,7 +581,14 @@ RunOutcome Run::execute() {
         {"commit", record.commit_mode},
         {"libs", libs},
         {"audit_file", m_options.audit_file.empty() ? "" : absolute(m_options.audit_file)},
-        {"limit", m_options.limit ? nlohmann::json(*m_options.limit) : nlohmann::json()}};
+        {"limit", m_options.limit ? nlohmann::json(*m_options.limit) : nlohmann::json()},
+        {"search_path", resolved_search_path()},
+        {"writes", recorded_writes()},
+        {"source", m_source
+                       ? nlohmann::json{{"table", m_source->qualified_name}, {"oid", m_source->oid}}
+                       : nlohmann::json()},
+        {"modules", modules_json()},
+        {"input_hashes", m_input_hashes}};
     record.checkpoint = checkpoint;
     record.stats = m_context.stats.to_json();
     m_ledger->insert_run(record);
@@ -593,10 +691,12 @@ RunOutcome Run::execute() {
     m_failed_rows.clear();
     checkpoint["batches"] = batch_number;
     if (m_commit_per_batch) {
+      checkpoint["modules"] = modules_json();  // a module required in `each` loads late
       checkpoint["stats"] = m_context.stats.to_json();
       checkpoint["protected_by_column"] = protected_by_column_json();
       m_ledger->update_progress(m_context.run_id, checkpoint, m_context.stats.to_json());
       m_database->commit();
+      m_audit_file->publish();
     }
     if (!m_options.quiet)
       spdlog::debug("batch {}: {} rows scanned so far", batch_number, m_context.stats.scanned);
@@ -621,8 +721,6 @@ RunOutcome Run::execute() {
                               [](const VerifyCheck& c) { return c.ok; });
   std::string status = verified ? "succeeded" : "verify_failed";
   nlohmann::json report = build_report(status, "");
-  nlohmann::json audit_lines =
-      m_options.audit_file.empty() ? nlohmann::json::array() : audit_file_lines();
   if (m_options.dry_run) {
     m_database->rollback();
   } else {
@@ -630,7 +728,7 @@ RunOutcome Run::execute() {
     m_database->commit();
   }
   // Only what committed (or, in a dry run, what was shown) goes to the file.
-  if (!m_options.audit_file.empty()) append_audit_file(audit_lines);
+  m_audit_file->publish();
   return {verified ? ExitCode::ok : ExitCode::verify_failed, report};
 }
 
@@ -772,6 +870,8 @@ RunOptions resume_options(const std::string& run_id, const std::optional<std::st
   options.audit_file = saved.value("audit_file", std::string());
   const nlohmann::json libs = saved.value("libs", nlohmann::json::array());
   for (const auto& lib : libs) options.libs.push_back(lib.get<std::string>());
+  if (saved.contains("search_path") && saved["search_path"].is_string())
+    options.search_path = saved["search_path"].get<std::string>();
   if (saved.contains("limit") && saved["limit"].is_number())
     options.limit = saved["limit"].get<long long>();
   if (!std::filesystem::is_regular_file(options.recipe_path))

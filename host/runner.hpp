@@ -35,6 +35,8 @@ struct RunOptions {
   bool expect_no_changes = false;
   // `host resume`: the run to continue (options then come from the ledger).
   std::string resume_run_id;
+  // `host resume`: the schemas the run's names resolved in when it started.
+  std::optional<std::string> search_path;
 };
 
 struct RunOutcome {
