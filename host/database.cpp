@@ -82,6 +82,10 @@ pqxx::result Database::guarded(Fn&& fn) {
   try {
     return fn();
   } catch (const pqxx::broken_connection& e) {
+    // libpqxx raises this for SQLSTATE class 08 too, which the server reports
+    // for a connection of its own that failed (dblink, postgres_fdw) while ours is fine.
+    if (m_connection->is_open())
+      throw DatabaseError(scrub_secrets(first_line(e.what()), m_conninfo), "08000");
     throw DatabaseUnreachable("lost the connection to the database: " +
                               scrub_secrets(first_line(e.what()), m_conninfo));
   } catch (const pqxx::sql_error& e) {

@@ -36,6 +36,9 @@ namespace {
 constexpr long long k_default_batch_size = 1000;
 constexpr std::size_t k_id_cache_limit = 200000;
 constexpr long long k_report_list_limit = 10000;
+// Well below PostgreSQL's 64 cached subtransaction ids per backend, leaving room
+// for the savepoints of id maps and anything else in the run's transaction.
+constexpr int k_atomic_flush_savepoints = 32;
 
 std::string new_run_id() {
   uuid_t id;
@@ -113,6 +116,7 @@ class Run {
   bool m_commit_per_batch = false;
   long long m_batch_size = k_default_batch_size;
   long long m_sequence = 0;
+  int m_flush_savepoints = 0;  // released in this transaction (see FlushIsolation)
   bool m_run_row_committed = false;
   std::vector<FailedRow> m_failed_rows;
   std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
@@ -673,9 +677,12 @@ RunOutcome Run::execute() {
     std::size_t failed_before = m_failed_rows.size();
     FlushResult flushed;
     try {
-      flushed = m_context.writes.flush(*m_database, *m_ledger, m_context.run_id,
-                                       static_cast<int>(batch_number), m_sequence,
-                                       m_recipe.skip_failed_rows ? &m_failed_rows : nullptr);
+      bool isolate = m_commit_per_batch || m_flush_savepoints < k_atomic_flush_savepoints;
+      if (isolate && !m_context.writes.empty()) ++m_flush_savepoints;
+      flushed = m_context.writes.flush(
+          *m_database, *m_ledger, m_context.run_id, static_cast<int>(batch_number), m_sequence,
+          m_recipe.skip_failed_rows ? &m_failed_rows : nullptr,
+          isolate ? FlushIsolation::savepoint : FlushIsolation::none);
     } catch (const RecipeError&) {
       ++m_context.stats.errors;  // a value the database refused stopped the run
       throw;

@@ -388,7 +388,38 @@ void WriteQueue::drop_row(std::size_t row_index) {
 }
 
 FlushResult WriteQueue::flush(Database& database, Ledger& ledger, const std::string& run_id,
-                              int batch, long long& sequence, std::vector<FailedRow>* failed) {
+                              int batch, long long& sequence, std::vector<FailedRow>* failed,
+                              FlushIsolation isolation) {
+  if (isolation == FlushIsolation::none && !m_writes.empty()) {
+    try {
+      auto result = apply(database, ledger, run_id, batch, sequence, m_writes, false);
+      m_writes.clear();
+      return result;
+    } catch (const DatabaseError& error) {
+      if (!error.is_bad_value()) throw;
+      // The transaction, and with it the run, is lost. A fresh transaction,
+      // rolled back as well, finds the write to name.
+      database.rollback();
+      database.begin();
+      const QueuedWrite* culprit = nullptr;
+      std::string message = error.what();
+      try {
+        apply(database, ledger, run_id, batch, sequence, m_writes, true);
+      } catch (const ProbeFailed& probe) {
+        culprit = probe.item;
+        message = probe.message;
+      } catch (const DatabaseError&) {
+        // Earlier batches' rows are gone in the fresh transaction; keep the first message.
+      }
+      database.rollback();
+      std::string text =
+          culprit ? describe_failure(*culprit, message) : "the batch's writes failed: " + message;
+      if (failed)
+        text += " (on_error = \"skip\" can skip a row only in the first batches of an atomic "
+                "run; use commit = \"batch\")";
+      throw RecipeError(text);
+    }
+  }
   for (;;) {
     if (m_writes.empty()) return {};
     database.savepoint(k_flush_savepoint);

@@ -49,6 +49,12 @@ struct FlushResult {
   std::map<std::pair<std::string, std::string>, long long> protected_by_column;
 };
 
+// Whether a flush may wrap its writes in a savepoint. A released savepoint that
+// wrote keeps its subtransaction id until the transaction ends, and past 64 of
+// them in one backend every session of the server slows down (subxid overflow):
+// an atomic run uses savepoints for its first batches only.
+enum class FlushIsolation { savepoint, none };
+
 class WriteQueue {
  public:
   void push(QueuedWrite write) { m_writes.push_back(std::move(write)); }
@@ -61,8 +67,11 @@ class WriteQueue {
   // and empties the queue. A value the database refuses becomes a RecipeError
   // naming the call site, row key, column and value; with `failed` given
   // (on_error = "skip") that row's writes are dropped and listed there instead.
+  // Without a savepoint a refused value ends the transaction: it is rolled back
+  // and the RecipeError still names the write.
   FlushResult flush(Database& database, Ledger& ledger, const std::string& run_id, int batch,
-                    long long& sequence, std::vector<FailedRow>* failed);
+                    long long& sequence, std::vector<FailedRow>* failed,
+                    FlushIsolation isolation);
 
  private:
   std::vector<QueuedWrite> m_writes;

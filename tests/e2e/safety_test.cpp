@@ -461,3 +461,63 @@ return {
   CHECK(again.exit_code == 1);
   CHECK(mentions(again.output, "input 'people'"));
 }
+
+TEST_CASE("an atomic run keeps its subtransactions bounded and still names a bad value",
+          "[e2e][safety]") {
+  auto db = fresh_database();
+  sql(db, R"sql(
+CREATE TABLE b (id int PRIMARY KEY, raw text, n int);
+INSERT INTO b SELECT g, g::text, NULL FROM generate_series(1, 60) g;
+UPDATE b SET raw = 'abc' WHERE id = 50;
+)sql");
+  auto recipe_text = [](const std::string& on_error) {
+    return "return { name = 'bounded', table = 'b', batch_size = 1, " + on_error +
+           " writes = { b = { 'n' } }, each = function(row) patch_if_empty(row, 'n', row.raw) end }";
+  };
+  // Batch 50 is past the savepoints an atomic run allows itself.
+  auto plain = run_recipe(db, recipe_file("bounded", recipe_text("")));
+  INFO(plain.output);
+  CHECK(plain.exit_code == 1);
+  CHECK(mentions(plain.output, "'abc'"));
+  CHECK(mentions(plain.output, "id=50"));
+  CHECK(value(db, "SELECT count(n) FROM b") == "0");
+
+  auto skipping = run_recipe(db, recipe_file("bounded_skip", recipe_text("on_error = 'skip',")));
+  INFO(skipping.output);
+  CHECK(skipping.exit_code == 1);
+  CHECK(mentions(skipping.output, "commit = \"batch\""));
+  CHECK(value(db, "SELECT count(n) FROM b") == "0");
+
+  // Within the first batches a skipped row still works as before.
+  sql(db, "UPDATE b SET raw = '50' WHERE id = 50; UPDATE b SET raw = 'abc' WHERE id = 3");
+  auto early = run_recipe(db, recipe_file("bounded_early", recipe_text("on_error = 'skip',")));
+  INFO(early.output);
+  CHECK(early.exit_code == 0);
+  CHECK(value(db, "SELECT count(n) FROM b") == "59");
+}
+
+TEST_CASE("a failing connection of the server's own is not 'database unreachable'",
+          "[e2e][safety]") {
+  auto db = fresh_database();
+  sql(db, R"sql(
+CREATE EXTENSION dblink;
+CREATE TABLE t (id int PRIMARY KEY, note text);
+INSERT INTO t VALUES (1, NULL);
+CREATE FUNCTION t_remote() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM dblink_connect('host=/nonexistent dbname=nowhere'); RETURN NEW; END $$;
+CREATE TRIGGER t_remote BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION t_remote();
+)sql");
+  auto recipe = recipe_file("remote", R"lua(
+return {
+  name = "remote",
+  table = "t",
+  writes = { t = { "note" } },
+  each = function(row) patch_if_empty(row, "note", "x") end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK_FALSE(mentions(run.output, "unreachable"));
+  CHECK(ledger_status(db, run.run_id) == "failed");
+}
