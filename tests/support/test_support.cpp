@@ -39,10 +39,34 @@ std::string fresh_database() {
   return cluster().create_database("t" + std::to_string(++counter));
 }
 
+namespace {
+
+// Client settings that change how values are written as text. Under
+// HOST_TEST_SETTINGS_MATRIX each host invocation gets the next of these, so a
+// run and its revert or resume always differ (the probe's class of bug).
+const char* const k_client_settings[] = {
+    "-c DateStyle=SQL,DMY -c TimeZone=Asia/Kolkata -c IntervalStyle=sql_standard "
+    "-c search_path=public,pg_catalog -c extra_float_digits=-3 -c bytea_output=escape",
+    "-c DateStyle=SQL,MDY -c TimeZone=America/New_York -c IntervalStyle=iso_8601 "
+    "-c search_path=pg_catalog,public -c extra_float_digits=0",
+    "-c DateStyle=German -c TimeZone=Pacific/Chatham -c IntervalStyle=postgres_verbose "
+    "-c search_path=\"$user\",public",
+};
+
+std::vector<std::string> client_environment() {
+  const char* matrix = std::getenv("HOST_TEST_SETTINGS_MATRIX");
+  if (!matrix || !*matrix) return {};
+  static std::atomic<unsigned> next{0};
+  constexpr unsigned count = sizeof k_client_settings / sizeof k_client_settings[0];
+  return {std::string("PGOPTIONS=") + k_client_settings[next++ % count]};
+}
+
+}  // namespace
+
 ProcessResult run_host(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {HOST_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_process(argv);
+  return run_process(argv, std::nullopt, client_environment());
 }
 
 std::string scratch_folder() {
