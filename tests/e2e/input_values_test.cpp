@@ -1,0 +1,43 @@
+// End to end: values from input files and recipes reach PostgreSQL exactly or are
+// refused with one clear line; files the host writes are private to their owner.
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/e2e_helpers.hpp"
+
+using namespace host::testing;
+using namespace host::testing::e2e;
+
+TEST_CASE("JSON Lines numbers past a double's precision reach numeric columns exactly",
+          "[e2e][input_values]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE exact (id int PRIMARY KEY, n numeric);");
+  std::string input = write_file("inputs/exact_" + next_suffix() + ".jsonl",
+                                 "{\"id\": 1, \"n\": 123456789012345678901234567890}\n"
+                                 "{\"id\": 2, \"n\": 0.12345678901234567890123}\n"
+                                 "{\"id\": 3, \"n\": 0.1}\n"
+                                 "{\"id\": 4, \"n\": 42}\n");
+  auto recipe = recipe_file("exact_jsonl", R"lua(
+return {
+  name = "exact-jsonl",
+  input = "numbers",
+  writes = { exact = { "id", "n" } },
+  each = function(record)
+    audit("kind", { id = record.id, kind = type(record.n) })
+    insert_if_absent("exact", { id = record.id, n = record.n })
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe, {"--input", "numbers=" + input});
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(rows(db, "SELECT n::text FROM exact ORDER BY id") ==
+        std::vector<std::string>{"123456789012345678901234567890", "0.12345678901234567890123",
+                                 "0.1", "42"});
+  REQUIRE(run.report["audit"].size() == 4);
+  CHECK(run.report["audit"][0]["data"]["kind"] == "string");
+  CHECK(run.report["audit"][1]["data"]["kind"] == "string");
+  CHECK(run.report["audit"][2]["data"]["kind"] == "number");
+  CHECK(run.report["audit"][3]["data"]["kind"] == "number");
+}
