@@ -220,11 +220,14 @@ class RecordBuilder {
     return false;
   }
 
-  // The error the parser reported, as "COLUMN: message" (COLUMN counts bytes from 1).
+  // Why parsing stopped, as ":COLUMN: message" (COLUMN counts bytes from 1) or ": message".
   std::string error() const {
+    if (m_too_deep)
+      return ": arrays and objects nested deeper than " + std::to_string(k_max_json_depth) +
+             " levels";
     if (m_error_id == 406) {  // a number beyond a double's range, e.g. 1e400
       std::size_t column = m_error_position - m_error_token.size() + 1;
-      return std::to_string(column) + ": number " + m_error_token +
+      return ":" + std::to_string(column) + ": number " + m_error_token +
              " is out of range (beyond +-1.8e308); put it in quotes to pass it as text";
     }
     // "[json.exception.parse_error.101] parse error at line 1, column 7: syntax error ..."
@@ -234,7 +237,7 @@ class RecordBuilder {
       message = message.substr(message.find(": ", at) + 2);
     else if (message.find("] ") != std::string::npos)
       message = message.substr(message.find("] ") + 2);
-    return std::to_string(m_error_position) + ": invalid JSON: " + message;
+    return ":" + std::to_string(m_error_position) + ": invalid JSON: " + message;
   }
 
  private:
@@ -260,6 +263,11 @@ class RecordBuilder {
     return true;
   }
   bool open(nlohmann::json container) {
+    // Refused while parsing: a deep document would only fail later, in Lua.
+    if (m_open.size() >= static_cast<std::size_t>(k_max_json_depth)) {
+      m_too_deep = true;
+      return false;
+    }
     m_open.push_back(place(std::move(container)));
     return true;
   }
@@ -275,6 +283,7 @@ class RecordBuilder {
   std::string m_error_token;
   int m_error_id = 0;
   std::string m_error_what;
+  bool m_too_deep = false;
 };
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -354,7 +363,7 @@ bool InputFile::fill_jsonl() {
   record.line = m_line;
   RecordBuilder builder(record.fields);
   if (!nlohmann::json::sax_parse(line, &builder))
-    throw RecipeError(m_path + ":" + std::to_string(m_line) + ":" + builder.error());
+    throw RecipeError(m_path + ":" + std::to_string(m_line) + builder.error());
   if (!record.fields.is_object())
     throw RecipeError(m_path + ":" + std::to_string(m_line) + ": expected a JSON object per line");
   m_ready.push_back(std::move(record));

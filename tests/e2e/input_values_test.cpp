@@ -41,3 +41,28 @@ return {
   CHECK(run.report["audit"][2]["data"]["kind"] == "number");
   CHECK(run.report["audit"][3]["data"]["kind"] == "number");
 }
+
+TEST_CASE("a JSON Lines document nested 30,000 deep is refused with one line naming file and line",
+          "[e2e][input_values]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE people (id int PRIMARY KEY, name text);");
+  std::string input = write_file("inputs/deep_" + next_suffix() + ".jsonl",
+                                 "{\"id\": 1, \"name\": \"Ann\"}\n{\"id\": 2, \"name\": " +
+                                     std::string(30000, '[') + std::string(30000, ']') + "}\n");
+  auto recipe = recipe_file("deep_jsonl", R"lua(
+return {
+  name = "deep-jsonl",
+  input = "people",
+  writes = { people = "*" },
+  each = function(record) insert_if_absent("people", { id = record.id, name = "x" }) end,
+}
+)lua");
+  auto run = run_recipe(db, recipe, {"--input", "people=" + input});
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK(message_lines(run.output).size() == 1);
+  CHECK(mentions(run.output, std::filesystem::path(input).filename().string() + ":2: "));
+  CHECK(mentions(run.output, "nested deeper than 200"));
+  CHECK_FALSE(mentions(run.output, "panic"));
+  CHECK(value(db, "SELECT count(*) FROM people") == "0");
+}

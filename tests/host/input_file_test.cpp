@@ -241,3 +241,21 @@ TEST_CASE("JSON Lines: errors name file, line and column", "[unit][input_file]")
   auto trailing = write_file("input/trailing.jsonl", "{\"id\": 1} {\"id\": 2}\n");
   CHECK(error_of(trailing).find(trailing + ":1:") != std::string::npos);
 }
+
+TEST_CASE("JSON Lines: a document nested past the limit is refused, naming file and line",
+          "[unit][input_file]") {
+  std::string deep =
+      "{\"id\": 2, \"v\": " + std::string(30000, '[') + std::string(30000, ']') + "}";
+  auto path = write_file("input/deep.jsonl", "{\"id\": 1}\n" + deep + "\n");
+  auto message = error_of(path);
+  CHECK(message.find(path + ":2: arrays and objects nested deeper than 200 levels") !=
+        std::string::npos);
+
+  // 200 levels, the record itself included, are still fine.
+  std::string limit = "{\"v\": " + std::string(199, '[') + std::string(199, ']') + "}";
+  auto at_limit = write_file("input/at_limit.jsonl", limit + "\n");
+  CHECK(read_all_records(at_limit).size() == 1);
+  auto past = write_file("input/past_limit.jsonl",
+                         "{\"v\": " + std::string(200, '[') + std::string(200, ']') + "}\n");
+  CHECK(error_of(past).find(past + ":1: arrays and objects nested deeper") != std::string::npos);
+}
