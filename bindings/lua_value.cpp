@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <lua.hpp>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -93,6 +94,11 @@ std::optional<Param> lua_to_param(lua_State* L, int index, std::string& error) {
     case LUA_TSTRING: {
       std::size_t length = 0;
       const char* text = lua_tolstring(L, index, &length);
+      // Parameters travel as C strings: "a\0b" would silently become "a".
+      if (std::memchr(text, '\0', length)) {
+        error = "contains a NUL byte (PostgreSQL text cannot hold one)";
+        return std::nullopt;
+      }
       return Param{std::string(text, length)};
     }
     case LUA_TTABLE:
@@ -142,9 +148,11 @@ nlohmann::json lua_to_json(lua_State* L, int index) {
       lua_pushnil(L);
       while (lua_next(L, index)) {
         std::string key;
-        if (lua_type(L, -2) == LUA_TSTRING)
-          key = lua_tostring(L, -2);
-        else if (lua_type(L, -2) == LUA_TNUMBER)
+        if (lua_type(L, -2) == LUA_TSTRING) {
+          std::size_t length = 0;
+          const char* text = lua_tolstring(L, -2, &length);
+          key.assign(text, length);
+        } else if (lua_type(L, -2) == LUA_TNUMBER)
           key = format_number(lua_tonumber(L, -2));
         else
           throw std::runtime_error("table keys must be strings or numbers");

@@ -17,7 +17,8 @@ void push_pg_value(lua_State* L, const char* text, std::size_t length, unsigned 
 
 // The text to bind for the Lua value at `index` (nil -> NULL). Numbers are written
 // exactly (shortest form that reads back the same), booleans as true/false, tables
-// as JSON. Returns nullopt and sets `error` for values that cannot be written.
+// as JSON. Returns nullopt and sets `error` for values that cannot be written,
+// among them a string holding a NUL byte (a parameter would end there).
 std::optional<Param> lua_to_param(lua_State* L, int index, std::string& error);
 
 // The Lua value at `index` as JSON (nil -> null; arrays and objects by shape).

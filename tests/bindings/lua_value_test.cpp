@@ -196,6 +196,17 @@ TEST_CASE("lua_to_json and push_json round-trip tables", "[unit][lua_value]") {
   CHECK(lua_to_json(L, -1) == 9007199254740992LL);
 }
 
+TEST_CASE("lua_to_param refuses a string holding a NUL byte instead of cutting it",
+          "[unit][lua_value]") {
+  LuaState L;
+  lua_pushlstring(L, "a\0b", 3);
+  std::string error;
+  CHECK_FALSE(lua_to_param(L, -1, error));
+  CHECK(error.find("NUL byte") != std::string::npos);
+  luaL_dostring(L, "return { ['k\\0ey'] = 1 }");
+  CHECK(lua_to_json(L, -1) == nlohmann::json{{std::string("k\0ey", 4), 1}});
+}
+
 TEST_CASE("push_json refuses a value nested too deeply with a C++ error, never a Lua panic",
           "[unit][lua_value]") {
   LuaState L;

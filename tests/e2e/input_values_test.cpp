@@ -66,3 +66,47 @@ return {
   CHECK_FALSE(mentions(run.output, "panic"));
   CHECK(value(db, "SELECT count(*) FROM people") == "0");
 }
+
+TEST_CASE("a string holding a NUL byte is refused wherever it would become a parameter",
+          "[e2e][input_values]") {
+  auto db = fresh_database();
+  sql(db,
+      "CREATE TABLE names (id int PRIMARY KEY, name text, note text);"
+      "INSERT INTO names VALUES (1, 'a', NULL);");
+  struct Case {
+    std::string call;
+    std::vector<std::string> mentions;
+  };
+  const std::vector<Case> cases = {
+      {"if read('names', { name = 'a\\0b' }) then audit('matched', {}) end", {"where.name"}},
+      {"read_all('names', { name = { 'x', 'a\\0b' } })", {"where.name"}},
+      {"patch_if_empty(row, 'note', 'x\\0y')", {"value for column 'note'"}},
+      {"insert_if_absent('names', { id = 2, name = 'a\\0b' })", {"value for column 'name'"}},
+      {"query('select count(*) as n from names where name = $1', 'a\\0b')", {"query parameter $1"}},
+      {"map_id('person', 'a\\0b')", {"legacy id"}},
+  };
+  for (const auto& c : cases) {
+    DYNAMIC_SECTION(c.call) {
+      auto recipe = recipe_file("nul_byte",
+                                "return {\n"
+                                "  name = \"nul-byte\",\n"
+                                "  table = \"names\",\n"
+                                "  writes = { names = { \"id\", \"name\", \"note\" } },\n"
+                                "  each = function(row)\n"
+                                "    " +
+                                    c.call +
+                                    "\n"
+                                    "  end,\n"
+                                    "}\n");
+      auto run = run_recipe(db, recipe);
+      INFO(run.output);
+      CHECK(run.exit_code == 1);
+      CHECK(message_lines(run.output).size() == 1);
+      CHECK(mentions(run.output, "nul_byte.lua:6"));
+      CHECK(mentions(run.output, "NUL byte"));
+      for (const auto& part : c.mentions) CHECK(mentions(run.output, part));
+      CHECK(rows(db, "SELECT id, name, coalesce(note, 'NULL') FROM names ORDER BY id") ==
+            std::vector<std::string>{"1|a|NULL"});
+    }
+  }
+}
