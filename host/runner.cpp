@@ -22,6 +22,7 @@
 #include "host/database.hpp"
 #include "host/input_file.hpp"
 #include "host/ledger.hpp"
+#include "host/private_file.hpp"
 #include "host/report.hpp"
 #include "host/report_breakdown.hpp"
 #include "host/table_scan.hpp"
@@ -414,9 +415,10 @@ nlohmann::json Run::audit_file_lines() {
 }
 
 void Run::append_audit_file(const nlohmann::json& lines) {
-  std::ofstream file(m_options.audit_file, std::ios::app | std::ios::binary);
-  for (const auto& line : lines) file << line.dump() << '\n';
-  if (!file.flush())
+  std::string text;
+  for (const auto& line : lines) text += line.dump() + '\n';
+  PrivateFile file(m_options.audit_file, PrivateFile::Mode::append);
+  if (!file.write(text) || !file.close())
     spdlog::warn("could not append the audit events to '{}' (they are in the ledger)",
                  m_options.audit_file);
 }
@@ -439,7 +441,7 @@ RunOutcome Run::execute() {
     input = std::make_unique<InputFile>(it->second);
   }
   if (!m_options.audit_file.empty() &&
-      !std::ofstream(m_options.audit_file, std::ios::app | std::ios::binary))
+      !PrivateFile(m_options.audit_file, PrivateFile::Mode::append).close())
     throw UsageError("cannot append to the audit file '" + m_options.audit_file + "'");
   m_context.run_id = resuming ? m_options.resume_run_id : new_run_id();
 

@@ -1,6 +1,9 @@
 // End to end: values from input files and recipes reach PostgreSQL exactly or are
 // refused with one clear line; files the host writes are private to their owner.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -108,5 +111,54 @@ TEST_CASE("a string holding a NUL byte is refused wherever it would become a par
       CHECK(rows(db, "SELECT id, name, coalesce(note, 'NULL') FROM names ORDER BY id") ==
             std::vector<std::string>{"1|a|NULL"});
     }
+  }
+}
+
+namespace {
+
+// The permission bits of `path`, or -1 when it does not exist.
+int mode_of(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 ? static_cast<int>(info.st_mode & 07777) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("report and audit files are created readable by their owner only",
+          "[e2e][input_values]") {
+  auto db = fresh_database();
+  sql(db,
+      "CREATE TABLE secrets (id int PRIMARY KEY, ssn text); INSERT INTO secrets VALUES (1, NULL);");
+  auto recipe = recipe_file("private_files", R"lua(
+return {
+  name = "private-files",
+  table = "secrets",
+  writes = { secrets = { "ssn" } },
+  each = function(row)
+    patch_if_empty(row, "ssn", "123-45-6789")
+    audit("filled", { ssn = "123-45-6789" })
+  end,
+}
+)lua");
+  std::string folder = scratch_folder() + "/private_" + next_suffix();
+  std::filesystem::create_directories(folder);
+  std::string json = folder + "/report.json", markdown = folder + "/report.md",
+              audit = folder + "/audit.jsonl";
+  auto run =
+      run_recipe(db, recipe, {"--report", json, "--report", markdown, "--audit-file", audit});
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(mode_of(json) == 0600);
+  CHECK(mode_of(markdown) == 0600);
+  CHECK(mode_of(audit) == 0600);
+
+  SECTION("an existing file keeps the mode its owner gave it") {
+    std::string shared = folder + "/shared_audit.jsonl";
+    std::ofstream(shared) << "";
+    ::chmod(shared.c_str(), 0640);
+    auto again = run_recipe(db, recipe, {"--audit-file", shared});
+    INFO(again.output);
+    REQUIRE(again.exit_code == 0);
+    CHECK(mode_of(shared) == 0640);
   }
 }
