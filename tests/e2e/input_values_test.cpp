@@ -162,3 +162,28 @@ return {
     CHECK(mode_of(shared) == 0640);
   }
 }
+
+TEST_CASE("a recipe name of 50,000 characters is refused with one clear line",
+          "[e2e][input_values]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE items (id int PRIMARY KEY, note text);");
+  auto recipe_named = [](const std::string& name) {
+    return recipe_file("long_name", "return { name = '" + name +
+                                        "', table = 'items', each = function(row) end }\n");
+  };
+  auto run = run_recipe(db, recipe_named(std::string(50000, 'a')));
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK(message_lines(run.output).size() == 1);
+  CHECK(mentions(run.output, "long_name.lua: recipe name"));
+  CHECK(mentions(run.output, "is 50000 characters long (at most 200)"));
+  CHECK(run.output.size() < 1000);
+
+  auto at_limit = run_recipe(db, recipe_named(std::string(200, 'b')));
+  INFO(at_limit.output);
+  CHECK(at_limit.exit_code == 0);
+  auto nul = run_recipe(db, recipe_named("ok\\0evil"));
+  INFO(nul.output);
+  CHECK(nul.exit_code == 1);
+  CHECK(mentions(nul.output, "must match [a-z0-9._-]+"));
+}
