@@ -1,5 +1,6 @@
 #include "bindings/recipe.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -7,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "bindings/lua_value.hpp"
 #include "bindings/primitives.hpp"
 #include "bindings/sandbox.hpp"
 #include "host/errors.hpp"
@@ -38,6 +40,7 @@ std::optional<std::string> optional_string(lua_State* L, int recipe, const char*
 }
 
 constexpr std::size_t k_max_name_length = 200;
+constexpr long long k_max_batch_size = 1000000;  // as --batch-size
 
 // Why `name` is not a recipe name ([a-z0-9._-]+, at most k_max_name_length
 // characters), or "" when it is one. A plain loop: std::regex recurses per
@@ -192,9 +195,13 @@ Recipe load_recipe(Sandbox& sandbox, const std::string& path) {
 
     lua_getfield(L, table, "batch_size");
     if (!lua_isnil(L, -1)) {
-      if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 1 || lua_tonumber(L, -1) > 1000000)
-        throw RecipeError(path + ": recipe field 'batch_size' must be a number from 1 to 1000000");
-      recipe.batch_size = static_cast<long long>(lua_tonumber(L, -1));
+      // A number, not a string Lua would convert; whole; NaN fails every comparison.
+      double size = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+      if (!(size >= 1 && size <= static_cast<double>(k_max_batch_size)) || size != std::floor(size))
+        throw RecipeError(path + ": recipe field 'batch_size' must be a whole number from 1 to " +
+                          std::to_string(k_max_batch_size) + " (got " +
+                          shown(describe_lua_value(L, -1)) + ")");
+      recipe.batch_size = static_cast<long long>(size);
     }
     lua_pop(L, 1);
 

@@ -187,3 +187,48 @@ TEST_CASE("a recipe name of 50,000 characters is refused with one clear line",
   CHECK(nul.exit_code == 1);
   CHECK(mentions(nul.output, "must match [a-z0-9._-]+"));
 }
+
+TEST_CASE(
+    "batch_size must be a whole number from 1 to 1000000, in the recipe and on the command line",
+    "[e2e][input_values]") {
+  auto db = fresh_database();
+  sql(db,
+      "CREATE TABLE items (id int PRIMARY KEY, note text); INSERT INTO items VALUES (1, NULL);");
+  auto recipe_with = [](const std::string& batch_size) {
+    return recipe_file("batch_size",
+                       "return {\n  name = 'batch-size',\n  table = 'items',\n"
+                       "  batch_size = " +
+                           batch_size + ",\n  each = function(row) end,\n}\n");
+  };
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"1.5", "1.5"}, {"'10'", "'10'"},    {"0/0", "NaN"},           {"0", "0"},
+      {"-1", "-1"},   {"1e7", "10000000"}, {"math.huge", "Infinity"}};
+  for (const auto& [lua, shown] : refused) {
+    DYNAMIC_SECTION("batch_size = " << lua) {
+      auto run = run_recipe(db, recipe_with(lua));
+      INFO(run.output);
+      CHECK(run.exit_code == 1);
+      CHECK(message_lines(run.output).size() == 1);
+      CHECK(mentions(run.output,
+                     "batch_size.lua: recipe field 'batch_size' must be a whole "
+                     "number from 1 to 1000000 (got " +
+                         shown + ")"));
+      CHECK_FALSE(mentions(run.output, "--batch-size"));
+    }
+  }
+  SECTION("batch_size = 1000000 is fine") {
+    auto run = run_recipe(db, recipe_with("1000000"));
+    INFO(run.output);
+    CHECK(run.exit_code == 0);
+  }
+  for (const std::string option :
+       {"1.5", "nan", "0x10", "1e3", "0", "1000001", "99999999999999999999"}) {
+    DYNAMIC_SECTION("--batch-size " << option) {
+      auto run = run_recipe(db, recipe_with("10"), {"--batch-size", option});
+      INFO(run.output);
+      CHECK(run.exit_code == 2);
+      CHECK(mentions(run.output, "--batch-size: must be a whole number from 1 to 1000000 (got '" +
+                                     option + "')"));
+    }
+  }
+}
