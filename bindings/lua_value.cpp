@@ -4,8 +4,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <lua.hpp>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
 
 namespace host {
 
@@ -91,6 +94,11 @@ std::optional<Param> lua_to_param(lua_State* L, int index, std::string& error) {
     case LUA_TSTRING: {
       std::size_t length = 0;
       const char* text = lua_tolstring(L, index, &length);
+      // Parameters travel as C strings: "a\0b" would silently become "a".
+      if (std::memchr(text, '\0', length)) {
+        error = "contains a NUL byte (PostgreSQL text cannot hold one)";
+        return std::nullopt;
+      }
       return Param{std::string(text, length)};
     }
     case LUA_TTABLE:
@@ -140,9 +148,11 @@ nlohmann::json lua_to_json(lua_State* L, int index) {
       lua_pushnil(L);
       while (lua_next(L, index)) {
         std::string key;
-        if (lua_type(L, -2) == LUA_TSTRING)
-          key = lua_tostring(L, -2);
-        else if (lua_type(L, -2) == LUA_TNUMBER)
+        if (lua_type(L, -2) == LUA_TSTRING) {
+          std::size_t length = 0;
+          const char* text = lua_tolstring(L, -2, &length);
+          key.assign(text, length);
+        } else if (lua_type(L, -2) == LUA_TNUMBER)
           key = format_number(lua_tonumber(L, -2));
         else
           throw std::runtime_error("table keys must be strings or numbers");
@@ -159,8 +169,16 @@ nlohmann::json lua_to_json(lua_State* L, int index) {
   }
 }
 
-void push_json(lua_State* L, const nlohmann::json& value) {
-  luaL_checkstack(L, 4, "JSON nested too deeply");
+namespace {
+
+// push_json's recursion, `depth` the nesting level of `value` (the root's is 1): a C++ exception
+// (never a Lua error) when the value is nested past k_max_json_depth or the Lua stack cannot grow,
+// so no value can panic Lua.
+void push_json_at(lua_State* L, const nlohmann::json& value, int depth) {
+  if (value.is_structured() && depth > k_max_json_depth)
+    throw std::runtime_error("JSON value nested deeper than " + std::to_string(k_max_json_depth) +
+                             " levels");
+  if (!lua_checkstack(L, 3)) throw std::runtime_error("JSON value nested too deeply for Lua");
   switch (value.type()) {
     case nlohmann::json::value_t::null:
     case nlohmann::json::value_t::discarded:
@@ -197,7 +215,7 @@ void push_json(lua_State* L, const nlohmann::json& value) {
       lua_createtable(L, static_cast<int>(value.size()), 0);
       int i = 1;
       for (const auto& element : value) {
-        push_json(L, element);
+        push_json_at(L, element, depth + 1);
         lua_rawseti(L, -2, i++);
       }
       break;
@@ -205,14 +223,28 @@ void push_json(lua_State* L, const nlohmann::json& value) {
     case nlohmann::json::value_t::object: {
       lua_createtable(L, 0, static_cast<int>(value.size()));
       for (auto it = value.begin(); it != value.end(); ++it) {
-        push_json(L, it.value());
-        lua_setfield(L, -2, it.key().c_str());
+        // Pushed with its length: a key holding a NUL byte is kept whole.
+        lua_pushlstring(L, it.key().data(), it.key().size());
+        push_json_at(L, it.value(), depth + 1);
+        lua_rawset(L, -3);
       }
       break;
     }
     case nlohmann::json::value_t::binary:
       lua_pushnil(L);
       break;
+  }
+}
+
+}  // namespace
+
+void push_json(lua_State* L, const nlohmann::json& value) {
+  int top = lua_gettop(L);
+  try {
+    push_json_at(L, value, 1);
+  } catch (...) {
+    lua_settop(L, top);
+    throw;
   }
 }
 

@@ -1,9 +1,8 @@
 #pragma once
 // Values crossing between PostgreSQL and Lua, as RECIPE_API.md section 1 maps them.
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "host/database.hpp"
 
@@ -18,12 +17,18 @@ void push_pg_value(lua_State* L, const char* text, std::size_t length, unsigned 
 
 // The text to bind for the Lua value at `index` (nil -> NULL). Numbers are written
 // exactly (shortest form that reads back the same), booleans as true/false, tables
-// as JSON. Returns nullopt and sets `error` for values that cannot be written.
+// as JSON. Returns nullopt and sets `error` for values that cannot be written,
+// among them a string holding a NUL byte (a parameter would end there).
 std::optional<Param> lua_to_param(lua_State* L, int index, std::string& error);
 
 // The Lua value at `index` as JSON (nil -> null; arrays and objects by shape).
 nlohmann::json lua_to_json(lua_State* L, int index);
-// Pushes a JSON value as Lua (null -> nil, objects and arrays -> tables).
+// Deepest nesting of arrays and objects push_json takes (and JSON Lines input holds).
+constexpr int k_max_json_depth = 200;
+
+// Pushes a JSON value as Lua (null -> nil, objects and arrays -> tables): exactly one
+// value. A value nested deeper than k_max_json_depth, or one the Lua stack cannot
+// hold, throws std::runtime_error with the stack as it was (never a Lua error).
 void push_json(lua_State* L, const nlohmann::json& value);
 
 // Exact decimal text of a Lua number.

@@ -1,6 +1,7 @@
 #include "bindings/primitives.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <lua.hpp>
 
 #include "bindings/lua_value.hpp"
@@ -54,7 +55,11 @@ int guarded(lua_State* L, Body body) {
 std::string check_string(lua_State* L, int index, const char* what) {
   if (lua_type(L, index) != LUA_TSTRING)
     throw RecipeError(std::string(what) + " must be a string, got " + luaL_typename(L, index));
-  return lua_tostring(L, index);
+  std::size_t length = 0;
+  const char* text = lua_tolstring(L, index, &length);
+  if (std::memchr(text, '\0', length))
+    throw RecipeError(std::string(what) + " contains a NUL byte");
+  return std::string(text, length);
 }
 
 Param to_param_or_throw(lua_State* L, int index, const std::string& what) {
@@ -429,8 +434,14 @@ int raw_map_id(lua_State* L) {
       lua_pushstring(L, "map_id: legacy id must be a string or a number");
       return 2;
     }
-    std::string legacy = lua_type(L, 2) == LUA_TNUMBER ? format_number(lua_tonumber(L, 2))
-                                                       : std::string(lua_tostring(L, 2));
+    std::string error;
+    auto legacy_param = lua_to_param(L, 2, error);
+    if (!legacy_param) {
+      lua_pushboolean(L, 0);
+      lua_pushstring(L, ("map_id: legacy id " + error).c_str());
+      return 2;
+    }
+    std::string legacy = **legacy_param;
     // A UUID is one legacy id however it is spelled: stored in canonical form.
     if (auto canonical = canonical_uuid(legacy)) legacy = *canonical;
     auto cached = context.id_cache.find(entity + '\x1f' + legacy);
@@ -613,6 +624,7 @@ bool lua_to_filter(lua_State* L, int index, Filter& filter, std::string& error) 
         lua_pop(L, 1);
         if (!value) {
           lua_pop(L, 2);
+          error = "where." + condition.column + ": " + error;
           return false;
         }
         condition.values.push_back(*value);

@@ -1,13 +1,14 @@
 #include "bindings/recipe.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <lua.hpp>
-#include <regex>
 #include <set>
 #include <sstream>
 
+#include "bindings/lua_value.hpp"
 #include "bindings/primitives.hpp"
 #include "bindings/sandbox.hpp"
 #include "host/errors.hpp"
@@ -25,7 +26,9 @@ std::optional<std::string> optional_string(lua_State* L, int recipe, const char*
   lua_getfield(L, recipe, field);
   std::optional<std::string> value;
   if (lua_type(L, -1) == LUA_TSTRING) {
-    value = lua_tostring(L, -1);
+    std::size_t length = 0;
+    const char* text = lua_tolstring(L, -1, &length);
+    value = std::string(text, length);  // whole: a NUL byte must not end it early
   } else if (lua_type(L, -1) == LUA_TNUMBER && std::string(field) == "version") {
     value = lua_tostring(L, -1);
   } else if (!lua_isnil(L, -1)) {
@@ -34,6 +37,31 @@ std::optional<std::string> optional_string(lua_State* L, int recipe, const char*
   }
   lua_pop(L, 1);
   return value;
+}
+
+constexpr std::size_t k_max_name_length = 200;
+constexpr long long k_max_batch_size = 1000000;  // as --batch-size
+
+// Why `name` is not a recipe name ([a-z0-9._-]+, at most k_max_name_length
+// characters), or "" when it is one. A plain loop: std::regex recurses per
+// character and overflows the stack on long input.
+std::string name_problem(const std::string& name) {
+  if (name.empty()) return "must not be empty";
+  if (name.size() > k_max_name_length)
+    return "is " + std::to_string(name.size()) + " characters long (at most " +
+           std::to_string(k_max_name_length) + ")";
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+      return "must match [a-z0-9._-]+";
+  return "";
+}
+
+// `text` for a message: at most 60 bytes, with control characters shown as '?'.
+std::string shown(const std::string& text) {
+  std::string short_text = text.size() > 60 ? text.substr(0, 57) + "..." : text;
+  for (char& c : short_text)
+    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  return short_text;
 }
 
 std::vector<std::string> name_list(lua_State* L, int index, const std::string& what) {
@@ -114,14 +142,14 @@ Recipe load_recipe(Sandbox& sandbox, const std::string& path) {
     lua_pop(L, 1);
     if (!k_known_fields.count(field)) {
       lua_settop(L, base);
-      throw RecipeError(path + ": unknown recipe field '" + field + "'");
+      throw RecipeError(path + ": unknown recipe field '" + shown(field) + "'");
     }
   }
   try {
     auto name = optional_string(L, table, "name", path);
     if (!name) throw RecipeError(path + ": recipe field 'name' is required");
-    if (!std::regex_match(*name, std::regex("[a-z0-9._-]+")))
-      throw RecipeError(path + ": recipe name '" + *name + "' must match [a-z0-9._-]+");
+    if (auto problem = name_problem(*name); !problem.empty())
+      throw RecipeError(path + ": recipe name '" + shown(*name) + "' " + problem);
     recipe.name = *name;
     recipe.version = optional_string(L, table, "version", path).value_or("");
     recipe.description = optional_string(L, table, "description", path).value_or("");
@@ -167,9 +195,13 @@ Recipe load_recipe(Sandbox& sandbox, const std::string& path) {
 
     lua_getfield(L, table, "batch_size");
     if (!lua_isnil(L, -1)) {
-      if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 1 || lua_tonumber(L, -1) > 1000000)
-        throw RecipeError(path + ": recipe field 'batch_size' must be a number from 1 to 1000000");
-      recipe.batch_size = static_cast<long long>(lua_tonumber(L, -1));
+      // A number, not a string Lua would convert; whole; NaN fails every comparison.
+      double size = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+      if (!(size >= 1 && size <= static_cast<double>(k_max_batch_size)) || size != std::floor(size))
+        throw RecipeError(path + ": recipe field 'batch_size' must be a whole number from 1 to " +
+                          std::to_string(k_max_batch_size) + " (got " +
+                          shown(describe_lua_value(L, -1)) + ")");
+      recipe.batch_size = static_cast<long long>(size);
     }
     lua_pop(L, 1);
 

@@ -2,9 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <fstream>
-
 #include "host/errors.hpp"
+#include "host/private_file.hpp"
 
 namespace host {
 
@@ -14,7 +13,7 @@ AuditFile::AuditFile(std::string path, std::string run_id, std::string recipe, s
       m_recipe(std::move(recipe)),
       m_mode(std::move(mode)) {
   if (m_path.empty()) return;
-  if (!std::ofstream(m_path, std::ios::app | std::ios::binary))
+  if (!PrivateFile(m_path, PrivateFile::Mode::append).close())
     throw UsageError("cannot append to the audit file '" + m_path + "'");
   m_spool = std::tmpfile();  // removed by the system when closed, even after a crash
   if (!m_spool) throw UsageError("cannot create a spool file for the audit file '" + m_path + "'");
@@ -38,14 +37,12 @@ void AuditFile::publish() {
   if (!m_spool) return;
   std::fflush(m_spool);
   std::rewind(m_spool);
-  bool ok = true;
-  {
-    std::ofstream file(m_path, std::ios::app | std::ios::binary);
-    char buffer[1 << 15];
-    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, m_spool)) > 0;)
-      file.write(buffer, static_cast<std::streamsize>(n));
-    ok = static_cast<bool>(file.flush());
-  }
+  PrivateFile file(m_path, PrivateFile::Mode::append);
+  bool ok = file.ok();
+  char buffer[1 << 15];
+  for (std::size_t n; ok && (n = std::fread(buffer, 1, sizeof buffer, m_spool)) > 0;)
+    ok = file.write(std::string(buffer, n));
+  ok = file.close() && ok;
   if (!ok)
     spdlog::warn("could not append the audit events to '{}' (they are in the ledger)", m_path);
   discard();

@@ -1,7 +1,8 @@
 #include "host/conninfo.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
-#include <regex>
 #include <vector>
 
 namespace host {
@@ -14,29 +15,116 @@ std::string resolve_conninfo(const std::optional<std::string>& db_option) {
 
 namespace {
 
-// Every password the conninfo (or PGPASSWORD) holds: a URL may carry one in its
-// user info and another as a query parameter, and libpq uses the latter.
-std::vector<std::string> passwords_in(const std::string& conninfo) {
-  static const std::regex url_password(R"(^[a-z]+://[^:/@?]*:([^@/?]*)@)");
-  static const std::regex url_query_password(R"([?&]password=([^&#]*))");
-  static const std::regex keyword_password(R"((?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+))");
-  std::vector<std::string> found;
-  auto keep = [&](std::string value) {
-    if (!value.empty()) found.push_back(std::move(value));
-  };
-  bool url = conninfo.find("://") != std::string::npos;
-  std::smatch match;
-  if (url && std::regex_search(conninfo, match, url_password)) keep(match[1].str());
-  if (url)
-    for (std::sregex_iterator it(conninfo.begin(), conninfo.end(), url_query_password), end;
-         it != end; ++it)
-      keep((*it)[1].str());
-  if (!url && std::regex_search(conninfo, match, keyword_password)) {
-    std::string value = match[1].str();
-    if (value.size() >= 2 && value.front() == '\'') value = value.substr(1, value.size() - 2);
-    keep(value);
+bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+
+// Keywords whose values are secrets: the server password and the client key's.
+bool is_secret_keyword(std::string keyword) {
+  for (char& c : keyword) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return keyword == "password" || keyword == "sslpassword";
+}
+
+std::string percent_decoded(const std::string& text) {
+  std::string decoded;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      decoded += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      decoded += text[i];
+    }
   }
-  if (const char* env = std::getenv("PGPASSWORD"); env && *env) keep(env);
+  return decoded;
+}
+
+// Secrets of a key=value conninfo, read as libpq's conninfo_parse reads it: spaces
+// around '=', values in single quotes, and a backslash escaping the next character
+// (quoted or not: `password=Wrong\ Pass4` is one value). Each secret is kept both as
+// written (to find it in the conninfo) and as libpq reads it (to find it in messages).
+// A keyword without '=' is skipped rather than ending the scan, so a malformed
+// conninfo still has its password found.
+void keyword_secrets(const std::string& conninfo, std::vector<std::string>& found) {
+  std::size_t i = 0, n = conninfo.size();
+  auto skip_spaces = [&] {
+    while (i < n && is_space(conninfo[i])) ++i;
+  };
+  for (;;) {
+    skip_spaces();
+    if (i >= n) return;
+    std::size_t keyword_start = i;
+    while (i < n && conninfo[i] != '=' && !is_space(conninfo[i])) ++i;
+    std::string keyword = conninfo.substr(keyword_start, i - keyword_start);
+    skip_spaces();
+    if (i >= n || conninfo[i] != '=') continue;
+    ++i;
+    skip_spaces();
+    std::size_t value_start = i;
+    std::string value;
+    bool quoted = i < n && conninfo[i] == '\'';
+    if (quoted) ++i;
+    while (i < n) {
+      char c = conninfo[i];
+      if (quoted ? c == '\'' : is_space(c)) break;
+      ++i;
+      if (c == '\\') {
+        if (i < n) value += conninfo[i++];
+      } else {
+        value += c;
+      }
+    }
+    if (quoted && i < n) ++i;  // the closing quote
+    if (is_secret_keyword(keyword)) {
+      found.push_back(conninfo.substr(value_start, i - value_start));
+      found.push_back(value);
+    }
+  }
+}
+
+// Secrets of a postgresql:// URL, where libpq finds them: the password of the user
+// info (up to the first '@' before any '/'), and password parameters of the query.
+void url_secrets(const std::string& conninfo, std::vector<std::string>& found) {
+  std::size_t start = conninfo.find("://") + 3;
+  std::size_t at = conninfo.find_first_of("@/", start);
+  if (at != std::string::npos && conninfo[at] == '@') {
+    std::size_t colon = conninfo.find(':', start);
+    if (colon < at) {
+      std::string password = conninfo.substr(colon + 1, at - colon - 1);
+      found.push_back(password);
+      found.push_back(percent_decoded(password));
+    }
+  }
+  std::size_t query = conninfo.find('?', start);
+  if (query == std::string::npos) return;
+  std::size_t end = conninfo.find('#', query);
+  std::string parameters =
+      conninfo.substr(query + 1, end == std::string::npos ? end : end - query - 1);
+  for (std::size_t from = 0; from <= parameters.size();) {
+    std::size_t amp = parameters.find('&', from);
+    std::string pair = parameters.substr(from, amp == std::string::npos ? amp : amp - from);
+    std::size_t eq = pair.find('=');
+    if (eq != std::string::npos && is_secret_keyword(percent_decoded(pair.substr(0, eq)))) {
+      found.push_back(pair.substr(eq + 1));
+      found.push_back(percent_decoded(pair.substr(eq + 1)));
+    }
+    if (amp == std::string::npos) break;
+    from = amp + 1;
+  }
+}
+
+// Every secret the conninfo (or PGPASSWORD) holds, longest first, so that a secret's
+// spelling in the conninfo is replaced before a shorter form inside it.
+std::vector<std::string> passwords_in(const std::string& conninfo) {
+  std::vector<std::string> found;
+  bool url = conninfo.rfind("postgresql://", 0) == 0 || conninfo.rfind("postgres://", 0) == 0;
+  if (url)
+    url_secrets(conninfo, found);
+  else
+    keyword_secrets(conninfo, found);
+  if (const char* env = std::getenv("PGPASSWORD"); env && *env) found.push_back(env);
+  found.erase(std::remove(found.begin(), found.end(), std::string()), found.end());
+  std::stable_sort(found.begin(), found.end(),
+                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   return found;
 }
 

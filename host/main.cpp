@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
 
 #include "host/commands.hpp"
@@ -24,6 +25,28 @@ std::map<std::string, std::string> key_values(const std::vector<std::string>& it
     pairs[item.substr(0, eq)] = item.substr(eq + 1);
   }
   return pairs;
+}
+
+// A whole number from `low` to `high` written in decimal digits: CLI11 alone would
+// read 0x10 as 16 and call 1.5 "not in range".
+CLI::Validator whole_number(long long low, long long high) {
+  return CLI::Validator(
+      [low, high](std::string& text) -> std::string {
+        long long value = 0;
+        bool whole = !text.empty();
+        for (char c : text) {
+          // Not a digit, or already past `high` (checked before it could overflow).
+          if (c < '0' || c > '9' || value > high / 10) {
+            whole = false;
+            break;
+          }
+          value = value * 10 + (c - '0');
+        }
+        if (whole && value >= low && value <= high) return "";
+        return "must be a whole number from " + std::to_string(low) + " to " +
+               std::to_string(high) + " (got '" + text + "')";
+      },
+      "INT in [" + std::to_string(low) + " - " + std::to_string(high) + "]");
 }
 
 struct Common {
@@ -58,20 +81,20 @@ void add_run_options(CLI::App* command, RunArgs& args, bool with_dry_run) {
   command->add_option("--min-confidence", args.min_confidence, "high|medium|low")
       ->check(CLI::IsMember({"high", "medium", "low"}));
   command->add_option("--batch-size", args.batch_size, "rows per batch")
-      ->check(CLI::Range(1LL, 1000000LL));
+      ->check(whole_number(1, 1000000));
   command->add_option("--commit", args.commit, "atomic|batch")
       ->check(CLI::IsMember({"atomic", "batch"}));
   command->add_option("--lib", args.libs, "folder of shared Lua modules for require");
   command->add_option("--report", args.reports, "write the report to PATH.json or PATH.md");
   command->add_option("--limit", args.limit, "process at most N source rows")
-      ->check(CLI::Range(0LL, 1LL << 62));
+      ->check(whole_number(0, 1LL << 62));
   command->add_flag("--quiet", args.quiet, "do not print the report");
   command->add_option("--audit-file", args.audit_file,
                       "append the run's audit events to this JSON Lines file");
   command->add_option("--timeout-ms", args.timeout_ms, "Lua time limit per row (ms)")
-      ->check(CLI::Range(1LL, 86400000LL));
+      ->check(whole_number(1, 86400000));
   command->add_option("--memory-mb", args.memory_mb, "Lua memory limit (MiB)")
-      ->check(CLI::Range(8LL, 65536LL));
+      ->check(whole_number(8, 65536));
 }
 
 host::RunOptions to_options(const RunArgs& args, const Common& common) {

@@ -1,8 +1,7 @@
 #include "host/report.hpp"
 
-#include <fstream>
-
 #include "host/errors.hpp"
+#include "host/private_file.hpp"
 
 namespace host {
 
@@ -158,13 +157,12 @@ std::string markdown_report(const nlohmann::json& report) {
 }
 
 void write_report(const nlohmann::json& report, const std::string& path) {
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  if (!file) throw UsageError("cannot write the report to '" + path + "'");
+  // Reports hold data values: a new one is readable by its owner only.
+  PrivateFile file(path, PrivateFile::Mode::truncate);
+  if (!file.ok()) throw UsageError("cannot write the report to '" + path + "': " + file.error());
   bool markdown = path.size() >= 3 && path.compare(path.size() - 3, 3, ".md") == 0;
-  if (markdown)
-    file << markdown_report(report);
-  else
-    file << report.dump(2) << "\n";
+  if (!file.write(markdown ? markdown_report(report) : report.dump(2) + "\n") || !file.close())
+    throw UsageError("cannot write the report to '" + path + "': " + file.error());
 }
 
 }  // namespace host

@@ -679,10 +679,10 @@ RunOutcome Run::execute() {
     try {
       bool isolate = m_commit_per_batch || m_flush_savepoints < k_atomic_flush_savepoints;
       if (isolate && !m_context.writes.empty()) ++m_flush_savepoints;
-      flushed = m_context.writes.flush(
-          *m_database, *m_ledger, m_context.run_id, static_cast<int>(batch_number), m_sequence,
-          m_recipe.skip_failed_rows ? &m_failed_rows : nullptr,
-          isolate ? FlushIsolation::savepoint : FlushIsolation::none);
+      flushed = m_context.writes.flush(*m_database, *m_ledger, m_context.run_id,
+                                       static_cast<int>(batch_number), m_sequence,
+                                       m_recipe.skip_failed_rows ? &m_failed_rows : nullptr,
+                                       isolate ? FlushIsolation::savepoint : FlushIsolation::none);
     } catch (const RecipeError&) {
       ++m_context.stats.errors;  // a value the database refused stopped the run
       throw;

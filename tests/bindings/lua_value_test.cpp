@@ -196,6 +196,46 @@ TEST_CASE("lua_to_json and push_json round-trip tables", "[unit][lua_value]") {
   CHECK(lua_to_json(L, -1) == 9007199254740992LL);
 }
 
+TEST_CASE("lua_to_param refuses a string holding a NUL byte instead of cutting it",
+          "[unit][lua_value]") {
+  LuaState L;
+  lua_pushlstring(L, "a\0b", 3);
+  std::string error;
+  CHECK_FALSE(lua_to_param(L, -1, error));
+  CHECK(error.find("NUL byte") != std::string::npos);
+  luaL_dostring(L, "return { ['k\\0ey'] = 1 }");
+  CHECK(lua_to_json(L, -1) == nlohmann::json{{std::string("k\0ey", 4), 1}});
+}
+
+TEST_CASE("push_json refuses a value nested too deeply with a C++ error, never a Lua panic",
+          "[unit][lua_value]") {
+  LuaState L;
+  lua_pushliteral(L, "below");
+  nlohmann::json deep = nlohmann::json::array();
+  for (int i = 0; i < 30000; ++i) deep = nlohmann::json::array({std::move(deep)});
+  CHECK_THROWS_WITH(push_json(L, deep), Catch::Contains("nested deeper than 200"));
+  CHECK(lua_gettop(L) == 1);
+  CHECK(std::string(lua_tostring(L, 1)) == "below");
+
+  nlohmann::json at_limit = {{"leaf", 1}};
+  for (int i = 1; i < k_max_json_depth; ++i) at_limit = nlohmann::json::array({at_limit});
+  push_json(L, at_limit);
+  CHECK(lua_gettop(L) == 2);
+  CHECK_THROWS(push_json(L, nlohmann::json::array({at_limit})));
+  CHECK(lua_gettop(L) == 2);
+}
+
+TEST_CASE("push_json keeps object keys holding a NUL byte whole", "[unit][lua_value]") {
+  LuaState L;
+  push_json(L, nlohmann::json{{std::string("a\0b", 3), 1}, {"a", 2}});
+  lua_pushlstring(L, "a\0b", 3);
+  lua_rawget(L, -2);
+  CHECK(lua_tonumber(L, -1) == 1);
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "a");
+  CHECK(lua_tonumber(L, -1) == 2);
+}
+
 TEST_CASE("describe_lua_value names values for messages", "[unit][lua_value]") {
   LuaState L;
   lua_pushnil(L);

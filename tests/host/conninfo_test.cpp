@@ -106,3 +106,27 @@ TEST_CASE("resolve_conninfo prefers --db, then DATABASE_URL", "[unit][conninfo]"
   CHECK(resolve_conninfo(std::nullopt) == "dbname=b");
   CHECK(resolve_conninfo(std::string("dbname=a")) == "dbname=a");
 }
+
+TEST_CASE("redact_conninfo masks the whole value as libpq reads it", "[unit][conninfo]") {
+  EnvGuard pgpassword("PGPASSWORD");
+  // A backslash-escaped space belongs to the value.
+  std::string escaped = "host=h password=Wrong\\ Pass4 dbname=app";
+  CHECK(redact_conninfo(escaped) == "host=h password=*** dbname=app");
+  CHECK(scrub_secrets("password for 'Wrong Pass4' rejected", escaped) ==
+        "password for '***' rejected");
+
+  CHECK(redact_conninfo("password='Wrong Pass4' host=h") == "password=*** host=h");
+  CHECK(redact_conninfo("host=h password = x9secret dbname=app") ==
+        "host=h password = *** dbname=app");
+  CHECK(redact_conninfo("host=h password= 'it\\'s a secret'") == "host=h password= ***");
+  CHECK(scrub_secrets("it's a secret", "host=h password= 'it\\'s a secret'") == "***");
+  CHECK(redact_conninfo("host=h\tpassword=tab\\\tsecret") == "host=h\tpassword=***");
+  // The client key's passphrase is a secret as well.
+  CHECK(redact_conninfo("host=h sslpassword=keypass1") == "host=h sslpassword=***");
+  // A malformed conninfo (libpq refuses it) still has its password found.
+  CHECK(redact_conninfo("host password=s3cret") == "host password=***");
+  // Percent-encoded URL passwords are scrubbed in both spellings.
+  CHECK(scrub_secrets("bad password p@ss!", "postgresql://u:p%40ss%21@h/db") == "bad password ***");
+  CHECK(redact_conninfo("postgresql://h/db?sslpassword=k3y&password=a%20b") ==
+        "postgresql://h/db?sslpassword=***&password=***");
+}

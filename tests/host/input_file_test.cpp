@@ -193,3 +193,69 @@ TEST_CASE("is_valid_utf8 accepts UTF-8 and rejects overlong, surrogate and trunc
   CHECK_FALSE(is_valid_utf8("\xFF"));
   CHECK_FALSE(is_valid_utf8("ab\x80"));
 }
+
+TEST_CASE("JSON Lines: numbers a double would not hold exactly arrive as their exact text",
+          "[unit][input_file]") {
+  auto path = write_file("input/exact.jsonl",
+                         "{\"big\": 123456789012345678901234567890, "
+                         "\"long\": 0.12345678901234567890123, "
+                         "\"i64\": 9223372036854775807, \"u64\": 18446744073709551615, "
+                         "\"neg\": -9223372036854775809, \"past\": 9007199254740993, "
+                         "\"almost\": 9007199254740993.0, \"tiny\": 1e-400}\n"
+                         "{\"limit\": 9007199254740992, \"minus\": -9007199254740992, "
+                         "\"tenth\": 0.1, \"half\": 1.5, \"exp\": 1.5e3, \"padded\": 1.50, "
+                         "\"zero\": -0.0, \"whole\": 2.0}\n");
+  auto records = read_all_records(path);
+  REQUIRE(records.size() == 2);
+  const auto& text = records[0].fields;
+  CHECK(text["big"] == "123456789012345678901234567890");
+  CHECK(text["long"] == "0.12345678901234567890123");
+  CHECK(text["i64"] == "9223372036854775807");
+  CHECK(text["u64"] == "18446744073709551615");
+  CHECK(text["neg"] == "-9223372036854775809");
+  CHECK(text["past"] == "9007199254740993");
+  CHECK(text["almost"] == "9007199254740993.0");
+  CHECK(text["tiny"] == "1e-400");
+  const auto& numbers = records[1].fields;
+  for (const auto& name : {"limit", "minus", "tenth", "half", "exp", "padded", "zero", "whole"}) {
+    INFO(name);
+    CHECK(numbers[name].is_number());
+  }
+  CHECK(numbers["limit"] == 9007199254740992LL);
+  CHECK(numbers["minus"] == -9007199254740992LL);
+  CHECK(numbers["tenth"] == 0.1);
+  CHECK(numbers["exp"] == 1500.0);
+}
+
+TEST_CASE("JSON Lines: errors name file, line and column", "[unit][input_file]") {
+  auto huge =
+      write_file("input/huge.jsonl", "{\"id\": 1}\n{\"id\": 2}\n{\"id\": 3, \"n\": 1e400}\n");
+  auto message = error_of(huge);
+  CHECK(message.find(huge + ":3:16: number 1e400 is out of range") != std::string::npos);
+
+  auto invalid = write_file("input/invalid_column.jsonl", "{\"id\": x}\n");
+  message = error_of(invalid);
+  CHECK(message.find(invalid + ":1:8: invalid JSON: syntax error") != std::string::npos);
+  CHECK(message.find("line 1, column") == std::string::npos);
+
+  auto trailing = write_file("input/trailing.jsonl", "{\"id\": 1} {\"id\": 2}\n");
+  CHECK(error_of(trailing).find(trailing + ":1:") != std::string::npos);
+}
+
+TEST_CASE("JSON Lines: a document nested past the limit is refused, naming file and line",
+          "[unit][input_file]") {
+  std::string deep =
+      "{\"id\": 2, \"v\": " + std::string(30000, '[') + std::string(30000, ']') + "}";
+  auto path = write_file("input/deep.jsonl", "{\"id\": 1}\n" + deep + "\n");
+  auto message = error_of(path);
+  CHECK(message.find(path + ":2: arrays and objects nested deeper than 200 levels") !=
+        std::string::npos);
+
+  // 200 levels, the record itself included, are still fine.
+  std::string limit = "{\"v\": " + std::string(199, '[') + std::string(199, ']') + "}";
+  auto at_limit = write_file("input/at_limit.jsonl", limit + "\n");
+  CHECK(read_all_records(at_limit).size() == 1);
+  auto past = write_file("input/past_limit.jsonl",
+                         "{\"v\": " + std::string(200, '[') + std::string(200, ']') + "}\n");
+  CHECK(error_of(past).find(past + ":1: arrays and objects nested deeper") != std::string::npos);
+}
