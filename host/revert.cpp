@@ -2,6 +2,7 @@
 
 #include "host/catalog.hpp"
 #include "host/conninfo.hpp"
+#include "host/crash_point.hpp"
 #include "host/database.hpp"
 #include "host/errors.hpp"
 #include "host/ledger.hpp"
@@ -108,6 +109,7 @@ RevertOutcome revert_run(const std::string& run_id, bool dry_run,
           ledger.table("changes") + " WHERE run_id = $1 ORDER BY seq DESC",
       {run->run_id});
   for (const auto& change : changes) {
+    crash_point("revert_change");
     std::string seq = change[0].c_str(), op = change[1].c_str(), table_name = change[2].c_str();
     auto key_columns = parse_text_array(change[4]);
     // Changes recorded since ledger version 2 name their table schema-qualified
@@ -212,6 +214,7 @@ RevertOutcome revert_run(const std::string& run_id, bool dry_run,
     database.rollback();
   } else {
     ledger.mark_reverted(run->run_id, outcome.report);
+    crash_point("revert_committing");
     // An unfinished run that is reverted can no longer be resumed: its changes
     // would land after the revert and be unrevertable.
     if (run->status == "running" || run->status == "paused")

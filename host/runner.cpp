@@ -20,6 +20,7 @@
 #include "host/audit_file.hpp"
 #include "host/catalog.hpp"
 #include "host/conninfo.hpp"
+#include "host/crash_point.hpp"
 #include "host/database.hpp"
 #include "host/file_hash.hpp"
 #include "host/input_file.hpp"
@@ -674,6 +675,7 @@ RunOutcome Run::execute() {
       break;
     }
     ++batch_number;
+    crash_point("batch_processed");
     std::size_t failed_before = m_failed_rows.size();
     FlushResult flushed;
     try {
@@ -693,6 +695,7 @@ RunOutcome Run::execute() {
     m_context.stats.errors += static_cast<long long>(m_failed_rows.size() - failed_before);
     for (const auto& [where, count] : flushed.protected_by_column)
       m_context.protected_by_column[where] += count;
+    crash_point("batch_flushed");
     record_events();
     m_ledger->record_failed_rows(m_context.run_id, m_sequence, m_failed_rows);
     m_failed_rows.clear();
@@ -702,7 +705,9 @@ RunOutcome Run::execute() {
       checkpoint["stats"] = m_context.stats.to_json();
       checkpoint["protected_by_column"] = protected_by_column_json();
       m_ledger->update_progress(m_context.run_id, checkpoint, m_context.stats.to_json());
+      crash_point("batch_checkpointed");
       m_database->commit();
+      crash_point("batch_committed");
       m_audit_file->publish();
     }
     if (!m_options.quiet)
@@ -732,6 +737,7 @@ RunOutcome Run::execute() {
     m_database->rollback();
   } else {
     m_ledger->finish_run(m_context.run_id, status, m_context.stats.to_json(), report);
+    crash_point("run_finishing");
     m_database->commit();
   }
   // Only what committed (or, in a dry run, what was shown) goes to the file.

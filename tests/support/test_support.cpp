@@ -63,10 +63,13 @@ std::vector<std::string> client_environment() {
 
 }  // namespace
 
-ProcessResult run_host(const std::vector<std::string>& args) {
+ProcessResult run_host(const std::vector<std::string>& args,
+                       const std::vector<std::string>& environment) {
   std::vector<std::string> argv = {HOST_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_process(argv, std::nullopt, client_environment());
+  auto entries = client_environment();
+  entries.insert(entries.end(), environment.begin(), environment.end());
+  return run_process(argv, std::nullopt, entries);
 }
 
 std::string scratch_folder() {

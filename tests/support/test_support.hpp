@@ -2,10 +2,9 @@
 // Shared by the Catch2 tests: one throwaway PostgreSQL cluster per test binary,
 // a fresh database per test, and a way to drive the built `host` binary.
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "host/database.hpp"
 #include "host/process.hpp"
@@ -15,8 +14,10 @@ namespace host::testing {
 // A new, empty database on the shared cluster (started on first use); its conninfo.
 std::string fresh_database();
 
-// Runs the built host binary with `args` (no shell); stdout+stderr and exit code.
-ProcessResult run_host(const std::vector<std::string>& args);
+// Runs the built host binary with `args` (no shell) and extra environment entries
+// ("K=V"); stdout+stderr and exit code.
+ProcessResult run_host(const std::vector<std::string>& args,
+                       const std::vector<std::string>& environment = {});
 
 // A temporary folder removed at process exit; `write_file` puts files in it.
 std::string scratch_folder();
