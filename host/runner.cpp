@@ -22,6 +22,7 @@
 #include "host/database.hpp"
 #include "host/input_file.hpp"
 #include "host/ledger.hpp"
+#include "host/query_guard.hpp"
 #include "host/report.hpp"
 #include "host/report_breakdown.hpp"
 #include "host/table_scan.hpp"
@@ -156,6 +157,7 @@ std::vector<std::string> Run::validate() {
   if (m_recipe.table) {
     attempt([&] {
       m_source = &m_catalog->table(*m_recipe.table);
+      m_context.query_guard.check_relation(*m_database, *m_source, "table");
       m_key = m_recipe.key.empty() ? m_source->primary_key : m_recipe.key;
       if (m_key.empty())
         throw RecipeError("table '" + *m_recipe.table +
@@ -183,16 +185,17 @@ std::vector<std::string> Run::validate() {
       }
       if (m_recipe.where.sql) {
         Params params;
-        m_database->exec_read_only("SELECT 1 FROM " + m_source->qualified_name + " t WHERE " +
-                                       render_filter(m_recipe.where, *m_source, "t", params) +
-                                       " LIMIT 0",
-                                   params);
+        exec_recipe_sql(*m_database, m_context.query_guard,
+                        "SELECT 1 FROM " + m_source->qualified_name + " t WHERE " +
+                            render_filter(m_recipe.where, *m_source, "t", params) + " LIMIT 0",
+                        params, "where");
       }
     });
   }
   for (const auto& [target, columns] : m_recipe.writes) {
     attempt([&] {
       const TableInfo& table = m_catalog->table(target);
+      m_context.query_guard.check_writable(*m_database, table);
       auto& allowed = m_context.allowed_writes[table.qualified_name];
       for (const auto& column : columns) {
         if (column != "*") table.require_column(column);
