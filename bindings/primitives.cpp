@@ -12,6 +12,7 @@
 #include "host/errors.hpp"
 #include "host/exact_fit.hpp"
 #include "host/ledger.hpp"
+#include "host/query_guard.hpp"
 #include "host/sql_text.hpp"
 #include "host/uuid5.hpp"
 
@@ -23,6 +24,9 @@ namespace {
 char k_empty_marker;
 char k_not_empty_marker;
 const char* const k_row_registry = "host.rows";
+// What query() returns at most: past it the call is an error, as for read_all
+// without opts.limit. (A single query() once took 1.1 GB for 30M rows.)
+constexpr long long k_query_row_limit = k_read_all_default_limit;
 
 RunContext& context_of(lua_State* L) {
   return *static_cast<RunContext*>(lua_touserdata(L, lua_upvalueindex(1)));
@@ -347,6 +351,8 @@ ReadRequest parse_read(lua_State* L, RunContext& context, ReadRequest::Kind kind
   ReadRequest request;
   request.kind = kind;
   request.table = &context.catalog->table(check_string(L, 1, "table"));
+  const char* what = kind == ReadRequest::Kind::first ? "read" : "read_all";
+  context.query_guard.check_relation(*context.database, *request.table, what);
   std::string error;
   if (lua_isnoneornil(L, 2)) {
     // no filter: any row
@@ -355,6 +361,7 @@ ReadRequest parse_read(lua_State* L, RunContext& context, ReadRequest::Kind kind
   }
   for (const auto& condition : request.filter.conditions)
     request.table->require_column(condition.column);
+  if (request.filter.sql) request.guard = &context.query_guard;
   if (lua_istable(L, 3)) {
     lua_getfield(L, 3, "columns");
     request.columns = string_list(L, -1, "opts.columns");
@@ -471,6 +478,31 @@ int raw_map_id(lua_State* L) {
   return results;
 }
 
+// Outside the run's transaction (while the recipe file loads) query() gets one of
+// its own, always rolled back: the guard and the read-only savepoint need one.
+class QueryTransaction {
+ public:
+  explicit QueryTransaction(Database& database)
+      : m_database(database), m_own(!database.in_transaction()) {
+    if (m_own) m_database.begin();
+  }
+  ~QueryTransaction() {
+    if (!m_own) return;
+    try {
+      m_database.rollback();
+    } catch (...) {
+      // A lost connection: the server rolls back on its own, and the caller has
+      // the error that broke it.
+    }
+  }
+  QueryTransaction(const QueryTransaction&) = delete;
+  QueryTransaction& operator=(const QueryTransaction&) = delete;
+
+ private:
+  Database& m_database;
+  bool m_own;
+};
+
 int query(lua_State* L) {
   return guarded(L, [&](RunContext& context) {
     std::string sql = check_string(L, 1, "query: sql");
@@ -481,9 +513,17 @@ int query(lua_State* L) {
     for (int i = 2; i <= lua_gettop(L); ++i)
       params.push_back(to_param_or_throw(L, i, "query parameter $" + std::to_string(i - 1)));
     // As a subquery the text can only be a SELECT/VALUES: no COMMIT, no second
-    // statement, no data-modifying WITH; the read-only savepoint does the rest.
-    auto result =
-        context.database->exec_read_only("SELECT * FROM (\n" + sql + "\n) AS host_query", params);
+    // statement, no data-modifying WITH; the guard refuses what could reach outside
+    // the transaction, and the read-only savepoint does the rest. One row past the
+    // limit tells "too many" from "exactly the limit" with memory kept bounded.
+    QueryTransaction transaction(*context.database);
+    auto result = exec_recipe_sql(*context.database, context.query_guard,
+                                  "SELECT * FROM (\n" + sql + "\n) AS host_query LIMIT " +
+                                      std::to_string(k_query_row_limit + 1),
+                                  params, "query");
+    if (static_cast<long long>(result.size()) > k_query_row_limit)
+      throw RecipeError("query: more than " + std::to_string(k_query_row_limit) +
+                        " rows (narrow it, aggregate in SQL, or page with LIMIT/OFFSET)");
     lua_createtable(L, static_cast<int>(result.size()), 0);
     for (int r = 0; r < static_cast<int>(result.size()); ++r) {
       push_result_row(L, context, result, r, 0, nullptr, {});

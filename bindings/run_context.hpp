@@ -9,6 +9,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "host/query_guard.hpp"
 #include "host/read_batcher.hpp"
 #include "host/run_types.hpp"
 #include "host/write_queue.hpp"
@@ -34,6 +35,8 @@ struct RunContext {
   Database* database = nullptr;
   Catalog* catalog = nullptr;
   Ledger* ledger = nullptr;
+  // Checks the SQL a recipe writes and the relations it names (host/query_guard.hpp).
+  QueryGuard query_guard;
   std::string run_id;
   std::string recipe_name;
   Confidence min_confidence = Confidence::high;

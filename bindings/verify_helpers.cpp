@@ -9,6 +9,7 @@
 #include "host/catalog.hpp"
 #include "host/database.hpp"
 #include "host/errors.hpp"
+#include "host/query_guard.hpp"
 #include "host/sql_text.hpp"
 
 namespace host {
@@ -49,6 +50,13 @@ std::string string_field(lua_State* L, int index, const char* field, bool requir
   if (required && value.empty())
     throw RecipeError(std::string("orphans: field '") + field + "' is required");
   return value;
+}
+
+// A table a helper reads, refused when it holds secrets (host/query_guard.hpp).
+const TableInfo& checked_table(RunContext& context, const std::string& name, const char* what) {
+  const TableInfo& table = context.catalog->table(name);
+  context.query_guard.check_relation(*context.database, table, what);
+  return table;
 }
 
 std::vector<std::string> columns_arg(lua_State* L, int index, const TableInfo& table) {
@@ -105,7 +113,9 @@ long long count_rows(RunContext& context, lua_State* L, const TableInfo& table, 
   std::string sql = "SELECT count(*) FROM " + table.qualified_name + " t WHERE " +
                     render_filter(filter, table, "t", params);
   if (description) *description = table.display_name + describe_filter(filter);
-  auto result = context.database->exec_read_only(sql, params);
+  auto result = filter.sql
+                    ? exec_recipe_sql(*context.database, context.query_guard, sql, params, "where")
+                    : context.database->exec_read_only(sql, params);
   return result[0][0].as<long long>();
 }
 
@@ -123,7 +133,7 @@ int expect(lua_State* L) {
 
 int count(lua_State* L) {
   return guarded(L, [&](RunContext& context) {
-    const TableInfo& table = context.catalog->table(string_arg(L, 1, "count: table"));
+    const TableInfo& table = checked_table(context, string_arg(L, 1, "count: table"), "count");
     lua_pushnumber(L, static_cast<double>(count_rows(context, L, table, 2, nullptr)));
     return 1;
   });
@@ -131,7 +141,8 @@ int count(lua_State* L) {
 
 int expect_count(lua_State* L) {
   return guarded(L, [&](RunContext& context) {
-    const TableInfo& table = context.catalog->table(string_arg(L, 1, "expect_count: table"));
+    const TableInfo& table =
+        checked_table(context, string_arg(L, 1, "expect_count: table"), "expect_count");
     if (!lua_isnumber(L, 3)) throw RecipeError("expect_count: n must be a number");
     long long expected = static_cast<long long>(lua_tonumber(L, 3));
     std::string description;
@@ -148,8 +159,8 @@ int orphans(lua_State* L) {
   return guarded(L, [&](RunContext& context) {
     if (!lua_istable(L, 1))
       throw RecipeError("orphans{ child =, fk =, parent =, key = } takes one table");
-    const TableInfo& child = context.catalog->table(string_field(L, 1, "child", true));
-    const TableInfo& parent = context.catalog->table(string_field(L, 1, "parent", true));
+    const TableInfo& child = checked_table(context, string_field(L, 1, "child", true), "orphans");
+    const TableInfo& parent = checked_table(context, string_field(L, 1, "parent", true), "orphans");
     std::string fk = string_field(L, 1, "fk", true);
     std::string key = string_field(L, 1, "key", false);
     if (key.empty()) {
@@ -193,7 +204,8 @@ int orphans(lua_State* L) {
 
 int checksum(lua_State* L) {
   return guarded(L, [&](RunContext& context) {
-    const TableInfo& table = context.catalog->table(string_arg(L, 1, "checksum: table"));
+    const TableInfo& table =
+        checked_table(context, string_arg(L, 1, "checksum: table"), "checksum");
     auto columns = columns_arg(L, 2, table);
     Filter filter;
     std::string error;
@@ -203,7 +215,9 @@ int checksum(lua_State* L) {
     std::string sql = "SELECT md5(coalesce(string_agg(r, E'\\n' ORDER BY r), '')) FROM (SELECT " +
                       row + " AS r FROM " + table.qualified_name + " t WHERE " +
                       render_filter(filter, table, "t", params) + ") x";
-    auto result = context.database->exec_read_only(sql, params);
+    auto result =
+        filter.sql ? exec_recipe_sql(*context.database, context.query_guard, sql, params, "where")
+                   : context.database->exec_read_only(sql, params);
     lua_pushstring(L, result[0][0].c_str());
     return 1;
   });
@@ -211,8 +225,10 @@ int checksum(lua_State* L) {
 
 int same_rows(lua_State* L) {
   return guarded(L, [&](RunContext& context) {
-    const TableInfo& a = context.catalog->table(string_arg(L, 1, "same_rows: table_a"));
-    const TableInfo& b = context.catalog->table(string_arg(L, 2, "same_rows: table_b"));
+    const TableInfo& a =
+        checked_table(context, string_arg(L, 1, "same_rows: table_a"), "same_rows");
+    const TableInfo& b =
+        checked_table(context, string_arg(L, 2, "same_rows: table_b"), "same_rows");
     std::vector<std::string> key;
     if (lua_type(L, 3) == LUA_TSTRING)
       key.push_back(lua_tostring(L, 3));

@@ -6,6 +6,7 @@
 #include "host/database.hpp"
 #include "host/errors.hpp"
 #include "host/ledger.hpp"
+#include "host/query_guard.hpp"
 #include "host/sql_text.hpp"
 #include "host/tuple_key.hpp"
 #include "host/uuid5.hpp"
@@ -82,8 +83,11 @@ ReadAnswer answer_one(Database& database, const ReadRequest& request) {
                     render_filter(request.filter, *request.table, "t", params) +
                     order_clause(request) + " LIMIT " + std::to_string(row_limit(request));
   ReadAnswer answer;
+  if (request.filter.sql && !request.guard)
+    throw RecipeError("a where string reached the database unchecked");  // fail closed
   answer.result = std::make_shared<pqxx::result>(
-      request.filter.sql ? database.exec_read_only(sql, params) : database.exec(sql, params));
+      request.filter.sql ? exec_recipe_sql(database, *request.guard, sql, params, "where")
+                         : database.exec(sql, params));
   for (int i = 0; i < static_cast<int>(answer.result->size()); ++i) answer.rows.push_back(i);
   check_overflow(request, answer);
   return answer;

@@ -14,7 +14,11 @@ namespace host {
 
 class Database;
 class Ledger;
+class QueryGuard;
 struct TableInfo;
+
+// read_all's opts.limit when not given: more matching rows are an error.
+constexpr long long k_read_all_default_limit = 10000;
 
 struct ReadRequest {
   enum class Kind { first, all };
@@ -23,7 +27,9 @@ struct ReadRequest {
   Filter filter;
   std::vector<std::string> columns;                    // empty: all columns
   std::vector<std::pair<std::string, bool>> order_by;  // (column, descending)
-  long long limit = 10000;                             // read_all: more is an error
+  long long limit = k_read_all_default_limit;          // read_all: more is an error
+  // Checks a SQL-string filter before it runs; set whenever filter.sql is.
+  QueryGuard* guard = nullptr;
 };
 
 // The rows answering one request: indices into a shared result whose first

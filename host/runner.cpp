@@ -25,6 +25,7 @@
 #include "host/file_hash.hpp"
 #include "host/input_file.hpp"
 #include "host/ledger.hpp"
+#include "host/query_guard.hpp"
 #include "host/report.hpp"
 #include "host/report_breakdown.hpp"
 #include "host/run_lock.hpp"
@@ -164,9 +165,6 @@ void Run::refuse_protected_target(const TableInfo& table) const {
   if (table.schema == m_ledger->schema())
     throw RecipeError("writes: '" + table.display_name + "' is in the ledger schema '" +
                       m_ledger->schema() + "', which only the host writes");
-  if (table.schema == "pg_catalog" || table.schema == "information_schema" ||
-      table.schema.rfind("pg_toast", 0) == 0)
-    throw RecipeError("writes: '" + table.display_name + "' is a system catalog");
 }
 
 std::string Run::resolved_search_path() {
@@ -255,6 +253,7 @@ std::vector<std::string> Run::validate() {
   if (m_recipe.table) {
     attempt([&] {
       m_source = &m_catalog->table(*m_recipe.table);
+      m_context.query_guard.check_relation(*m_database, *m_source, "table");
       m_key = m_recipe.key.empty() ? m_source->primary_key : m_recipe.key;
       if (m_key.empty())
         throw RecipeError("table '" + *m_recipe.table +
@@ -285,10 +284,10 @@ std::vector<std::string> Run::validate() {
       }
       if (m_recipe.where.sql) {
         Params params;
-        m_database->exec_read_only("SELECT 1 FROM " + m_source->qualified_name + " t WHERE " +
-                                       render_filter(m_recipe.where, *m_source, "t", params) +
-                                       " LIMIT 0",
-                                   params);
+        exec_recipe_sql(*m_database, m_context.query_guard,
+                        "SELECT 1 FROM " + m_source->qualified_name + " t WHERE " +
+                            render_filter(m_recipe.where, *m_source, "t", params) + " LIMIT 0",
+                        params, "where");
       }
     });
   }
@@ -300,6 +299,7 @@ std::vector<std::string> Run::validate() {
                           m_ledger->schema() + "', which only the host writes");
       const TableInfo& table = m_catalog->table(target);
       refuse_protected_target(table);
+      m_context.query_guard.check_writable(*m_database, table);
       auto& allowed = m_context.allowed_writes[table.qualified_name];
       for (const auto& column : columns) {
         if (column != "*" && table.require_column(column).generated)

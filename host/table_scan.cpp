@@ -33,7 +33,8 @@ pqxx::result TableScan::next() {
   std::string sql = "SELECT " + column_list(m_columns, "t") + " FROM " + m_table.qualified_name +
                     " t WHERE " + predicate + " ORDER BY " + column_list(m_key, "t") + " LIMIT " +
                     std::to_string(m_batch_size);
-  auto rows = m_where.sql ? m_database.exec_read_only(sql, params) : m_database.exec(sql, params);
+  auto rows = m_where.sql ? exec_recipe_sql(m_database, m_guard, sql, params, "where")
+                          : m_database.exec(sql, params);
   if (!rows.empty()) {
     const auto& last = rows[static_cast<int>(rows.size()) - 1];
     m_after.clear();

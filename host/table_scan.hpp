@@ -1,12 +1,12 @@
 #pragma once
 // Keyset pagination over a table: WHERE key > last ORDER BY key LIMIT n, never
 // OFFSET, composite keys compared as rows. Memory stays one batch whatever the size.
+#include <pqxx/result>
 #include <string>
 #include <vector>
 
-#include <pqxx/result>
-
 #include "host/filter.hpp"
+#include "host/query_guard.hpp"
 
 namespace host {
 
@@ -20,7 +20,8 @@ class TableScan {
             std::vector<std::string> columns, Filter where, long long batch_size,
             Params after = {});
 
-  // The next batch (empty when the scan is done).
+  // The next batch (empty when the scan is done). A SQL-string `where` the guard
+  // refuses is a RecipeError.
   pqxx::result next();
   // The key of the last row returned (empty before the first batch).
   const Params& last_key() const { return m_after; }
@@ -34,6 +35,7 @@ class TableScan {
   Filter m_where;
   long long m_batch_size;
   Params m_after;
+  QueryGuard m_guard;  // checks a SQL-string `where` (once per statement text)
 };
 
 }  // namespace host

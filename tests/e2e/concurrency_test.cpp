@@ -16,7 +16,7 @@ struct WriterOutcome {
   std::string error;
 };
 
-// Waits until the recipe is inside its pg_sleep (so its scan has read row 3 as
+// Waits until the recipe is inside its sleep (so its scan has read row 3 as
 // empty), then sets row 3 in autocommit, as a person would.
 WriterOutcome write_while_recipe_sleeps(const std::string& conninfo) {
   WriterOutcome outcome;
@@ -26,7 +26,7 @@ WriterOutcome write_while_recipe_sleeps(const std::string& conninfo) {
     while (std::chrono::steady_clock::now() < deadline) {
       auto sleeping = database.exec(
           "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
-          "pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%pg_sleep%'");
+          "pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%sleep_a_while%'");
       if (std::string(sleeping[0][0].c_str()) != "0") {
         outcome.saw_recipe_sleeping = true;
         break;
@@ -45,7 +45,10 @@ void check_concurrent_value_survives(const std::string& commit_mode) {
   auto db = fresh_database();
   sql(db,
       "CREATE TABLE t (id int PRIMARY KEY, status text); "
-      "INSERT INTO t SELECT g, NULL FROM generate_series(1, 5) g");
+      "INSERT INTO t SELECT g, NULL FROM generate_series(1, 5) g; "
+      // query() calls only stable functions: pg_sleep is volatile, so it hides here.
+      "CREATE FUNCTION sleep_a_while() RETURNS void STABLE LANGUAGE sql AS "
+      "'SELECT pg_sleep(1.5)'");
   auto recipe = recipe_file("concurrent_" + commit_mode, R"lua(
 return {
   name = "concurrent-writer",
@@ -53,7 +56,7 @@ return {
   commit = ")lua" + commit_mode + R"lua(",
   writes = { t = { "status" } },
   each = function(row)
-    if row.id == 1 then query("select pg_sleep(1.5)") end
+    if row.id == 1 then query("select sleep_a_while()") end
     patch_if_empty(row, "status", "Auto")
     audit("seen", { id = row.id, status_when_read = row.status or "nil" })
   end,
