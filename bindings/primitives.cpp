@@ -382,7 +382,14 @@ ReadRequest parse_read(lua_State* L, RunContext& context, ReadRequest::Kind kind
     }
     lua_pop(L, 1);
     lua_getfield(L, 3, "limit");
-    if (lua_isnumber(L, -1)) request.limit = static_cast<long long>(lua_tonumber(L, -1));
+    if (!lua_isnil(L, -1)) {
+      // Checked before the conversion: NaN or 1e30 cast to an integer is undefined.
+      double limit = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+      if (!(limit >= 1 && limit <= 1e9) ||
+          limit != static_cast<double>(static_cast<long long>(limit)))
+        throw RecipeError("read_all: opts.limit must be a whole number from 1 to 1000000000");
+      request.limit = static_cast<long long>(limit);
+    }
     lua_pop(L, 1);
   }
   for (const auto& [column, descending] : request.order_by) request.table->require_column(column);

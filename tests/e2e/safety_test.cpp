@@ -2,6 +2,7 @@
 // reproduced as the probe did it. Every test here failed before its fix.
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <thread>
 
 #include "tests/e2e/e2e_helpers.hpp"
 
@@ -526,4 +527,49 @@ return {
   CHECK(run.exit_code == 1);
   CHECK_FALSE(mentions(run.output, "unreachable"));
   CHECK(ledger_status(db, run.run_id) == "failed");
+}
+
+TEST_CASE("two reverts at once: one restores, the other finds the run reverted", "[e2e][safety]") {
+  auto db = fresh_database();
+  sql(db, R"sql(
+CREATE TABLE t (id int PRIMARY KEY, note text);
+INSERT INTO t SELECT g, NULL FROM generate_series(1, 2000) g;
+)sql");
+  auto recipe = recipe_file("twice", R"lua(
+return {
+  name = "twice",
+  table = "t",
+  writes = { t = { "note" } },
+  each = function(row) patch_if_empty(row, "note", "x") end,
+}
+)lua");
+  auto run = run_recipe(db, recipe, {"--commit", "batch", "--batch-size", "100"});
+  REQUIRE(run.exit_code == 0);
+  host::ProcessResult first, second;
+  std::thread a([&] { first = run_host({"revert", run.run_id, "--db", db}); });
+  std::thread b([&] { second = run_host({"revert", run.run_id, "--db", db}); });
+  a.join();
+  b.join();
+  INFO(first.output);
+  INFO(second.output);
+  CHECK(first.exit_code == 0);
+  CHECK(second.exit_code == 0);
+  CHECK(mentions(first.output, "already reverted") != mentions(second.output, "already reverted"));
+  CHECK(value(db, "SELECT count(note) FROM t") == "0");
+  CHECK(value(db, "SELECT revert_report->>'restored_cells' FROM host_ledger.runs") == "2000");
+  CHECK(value(db, "SELECT revert_report->>'conflicts' FROM host_ledger.runs") == "0");
+}
+
+TEST_CASE("read_all's opts.limit must be a whole number", "[e2e][safety]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE t (id int PRIMARY KEY, note text); INSERT INTO t VALUES (1, NULL)");
+  for (const char* limit : {"0/0", "1e30", "1.5", "'10'", "0"}) {
+    INFO(limit);
+    auto recipe = recipe_file("limit", std::string("return { name = 'limit', table = 't', each = "
+                                                   "function(row) read_all('t', {}, { limit = ") +
+                                           limit + " }) end }");
+    auto run = run_recipe(db, recipe);
+    CHECK(run.exit_code == 1);
+    CHECK(mentions(run.output, "opts.limit must be a whole number"));
+  }
 }
