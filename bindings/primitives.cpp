@@ -433,6 +433,14 @@ int raw_map_id(lua_State* L) {
   bool yield = false;
   int results = guarded(L, [&](RunContext& context) {
     std::string entity = check_string(L, 1, "entity");
+    if (context.run_id.empty()) {
+      // A mapping belongs to a run (and is kept or dropped with it).
+      lua_pushboolean(L, 0);
+      lua_pushstring(L,
+                     "map_id: may be called while rows are processed (in each or verify), "
+                     "not while the recipe file loads");
+      return 2;
+    }
     if (!is_simple_name(entity)) {
       lua_pushboolean(L, 0);
       lua_pushstring(L, ("map_id: entity must match [a-z0-9_]+, got '" + entity + "'").c_str());

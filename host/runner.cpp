@@ -156,7 +156,16 @@ void Run::load() {
   for (const auto& lib : m_options.libs) folders.push_back(lib);
   folders.push_back(stdlib_folder());
   install_module_loader(*m_sandbox, folders, &m_modules);
-  m_recipe = load_recipe(*m_sandbox, m_options.recipe_path);
+  // The recipe file may read (read, read_all, query) while it loads; nothing it
+  // does is kept.
+  m_database->begin();
+  try {
+    m_recipe = load_recipe(*m_sandbox, m_options.recipe_path);
+  } catch (...) {
+    if (m_database->in_transaction()) m_database->rollback();
+    throw;
+  }
+  m_database->rollback();
   m_context.recipe_name = m_recipe.name;
 }
 

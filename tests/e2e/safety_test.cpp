@@ -573,3 +573,26 @@ TEST_CASE("read_all's opts.limit must be a whole number", "[e2e][safety]") {
     CHECK(mentions(run.output, "opts.limit must be a whole number"));
   }
 }
+
+TEST_CASE("read and map_id at load time: a value, or a clear error", "[e2e][safety]") {
+  auto db = fresh_database();
+  sql(db, "CREATE TABLE t (id int PRIMARY KEY, note text); INSERT INTO t VALUES (1, 'hello')");
+  auto reading = recipe_file("load_read", R"lua(
+local greeting = read("t", { id = 1 }).note
+return { name = "load-read", table = "t", writes = { t = { "note" } },
+  each = function(row) patch_if(row, "note", "hello", greeting .. "!") end }
+)lua");
+  auto run = run_recipe(db, reading);
+  INFO(run.output);
+  CHECK(run.exit_code == 0);
+  CHECK(value(db, "SELECT note FROM t") == "hello!");
+  auto mapping = recipe_file("load_map", R"lua(
+local id = map_id("thing", 1)
+return { name = "load-map", table = "t", each = function(row) end }
+)lua");
+  auto mapped = run_recipe(db, mapping);
+  INFO(mapped.output);
+  CHECK(mapped.exit_code == 1);
+  CHECK(mentions(mapped.output, "not while the recipe file loads"));
+  CHECK(mentions(mapped.output, "load_map.lua:2"));
+}
