@@ -49,6 +49,21 @@ std::string short_value(const Param& value) {
   return "'" + text + "'";
 }
 
+// " AND t.k BETWEEN lowest AND highest of v.k0": bounding an update by its batch's
+// key range keeps the planner from scanning the whole table. Not for a key with a
+// collation of its own (the bounds, ordered in the type's collation, could exclude
+// keys of the batch), nor for composite keys. ORDER BY .. LIMIT 1 rather than
+// min()/max(): uuid and other key types have a btree order but no min/max.
+std::string key_range_bound(const TableInfo& table, const std::vector<std::string>& key_columns) {
+  if (key_columns.size() != 1) return "";
+  const Column& key_column = table.require_column(key_columns[0]);
+  if (key_column.own_collation) return "";
+  std::string lowest = "(SELECT v.k0::" + key_column.cast_type + " FROM v ORDER BY 1 LIMIT 1)";
+  std::string highest =
+      "(SELECT v.k0::" + key_column.cast_type + " FROM v ORDER BY 1 DESC NULLS LAST LIMIT 1)";
+  return " AND t." + quote_ident(key_column.name) + " BETWEEN " + lowest + " AND " + highest;
+}
+
 class Sender {
  public:
   Sender(Database& database, Ledger& ledger, const std::string& run_id, int batch,
@@ -170,19 +185,7 @@ class Sender {
       select_keys += "t." + name + " AS " + alias + ", ";
       returning_keys += std::string(k ? ", " : "") + "t." + name + "::text";
     }
-    std::string bound;
-    // Not for a key with a collation of its own: the bounds, ordered in the
-    // type's collation, could exclude keys of the batch.
-    if (key_columns.size() == 1 && !table.require_column(key_columns[0]).own_collation) {
-      // Bounding by the batch's key range keeps the planner from scanning the table.
-      // ORDER BY .. LIMIT 1 rather than min()/max(): uuid and other key types have
-      // a btree order but no min/max aggregates.
-      const Column& key_column = table.require_column(key_columns[0]);
-      std::string lowest = "(SELECT v.k0::" + key_column.cast_type + " FROM v ORDER BY 1 LIMIT 1)";
-      std::string highest =
-          "(SELECT v.k0::" + key_column.cast_type + " FROM v ORDER BY 1 DESC NULLS LAST LIMIT 1)";
-      bound = " AND t." + quote_ident(key_column.name) + " BETWEEN " + lowest + " AND " + highest;
-    }
+    std::string bound = key_range_bound(table, key_columns);
     std::string sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
                       ")), cur AS (SELECT " + select_keys + target + "::text AS old, v.val" +
                       (compare ? ", v.exp" : "") + " FROM " + table.qualified_name +
@@ -196,6 +199,134 @@ class Sender {
                          "jsonb_agg(row_key), array_agg(old), array_agg(new), NULL::jsonb", "upd");
     sql += " SELECT count(*) FROM upd";
     return m_database.exec(sql, params)[0][0].as<long long>();
+  }
+
+  // patch_if_empty cells of one table, every column of a row in one UPDATE: each
+  // row is locked once and gets one new version, however many of its cells are
+  // filled. Per column the ledger gets one row per (confidence, reason). `changed`
+  // receives, per column of `columns`, how many cells changed.
+  void send_row_updates(const std::vector<const QueuedWrite*>& items,
+                        const std::vector<std::string>& columns, std::vector<long long>& changed) {
+    const QueuedWrite& first = *items.front();
+    const TableInfo& table = *first.table;
+    const auto& key_columns = first.key_columns;
+    // Rows in first-seen order; per row and column the write (one per cell: the
+    // caller has kept the first).
+    std::map<Params, std::size_t> row_of;
+    std::vector<const Params*> row_keys;
+    std::vector<std::vector<const QueuedWrite*>> cells;
+    std::map<std::string, std::size_t> slot_of;
+    for (std::size_t c = 0; c < columns.size(); ++c) slot_of[columns[c]] = c;
+    // Ledger groups: (confidence, reason), numbered.
+    std::map<std::pair<int, std::string>, int> meta_of;
+    std::vector<std::pair<Confidence, std::string>> metas;
+    for (const auto* item : items) {
+      auto [it, added] = row_of.emplace(item->key, row_keys.size());
+      if (added) {
+        row_keys.push_back(&it->first);
+        cells.emplace_back(columns.size(), nullptr);
+      }
+      cells[it->second][slot_of.at(item->column)] = item;
+      auto meta = std::make_pair(static_cast<int>(item->confidence), item->reason);
+      if (meta_of.emplace(meta, static_cast<int>(metas.size())).second)
+        metas.emplace_back(item->confidence, item->reason);
+    }
+    Params params;
+    auto add = [&](Param value) {
+      params.push_back(std::move(value));
+      return "$" + std::to_string(params.size());
+    };
+    std::string unnest_args, v_names;
+    auto add_array = [&](const Params& values, const std::string& type, const std::string& name) {
+      unnest_args += (unnest_args.empty() ? "" : ", ") + add(array_literal(values)) + "::" + type;
+      v_names += (v_names.empty() ? "" : ", ") + name;
+    };
+    for (std::size_t k = 0; k < key_columns.size(); ++k) {
+      Params values;
+      for (const auto* key : row_keys) values.push_back((*key)[k]);
+      add_array(values, "text[]", "k" + std::to_string(k));
+    }
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      Params values, meta, null_only;
+      for (const auto& row : cells) {
+        const QueuedWrite* cell = row[c];
+        values.push_back(cell ? cell->value : Param{});
+        meta.push_back(cell ? Param{std::to_string(
+                                  meta_of.at({static_cast<int>(cell->confidence), cell->reason}))}
+                            : Param{});
+        null_only.push_back(cell && cell->empty == EmptyRule::null_only ? "t" : "f");
+      }
+      std::string n = std::to_string(c);
+      add_array(values, "text[]", "val" + n);
+      add_array(meta, "int[]", "m" + n);
+      add_array(null_only, "bool[]", "n" + n);
+    }
+    std::string join_v, join_cur, select_keys, returning_keys, selected, guards, sets, returned;
+    for (std::size_t k = 0; k < key_columns.size(); ++k) {
+      const Column& key_column = table.require_column(key_columns[k]);
+      std::string name = quote_ident(key_column.name), alias = "k" + std::to_string(k);
+      std::string sep = k ? " AND " : "";
+      join_v += sep + "t." + name + " = v." + alias + "::" + key_column.cast_type;
+      join_cur += sep + "t." + name + " = cur." + alias;
+      select_keys += "t." + name + " AS " + alias + ", ";
+      returning_keys += std::string(k ? ", " : "") + "t." + name + "::text";
+    }
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      const Column& column = table.require_column(columns[c]);
+      std::string n = std::to_string(c), target = "t." + quote_ident(column.name);
+      std::string guard = "(v.m" + n + " IS NOT NULL AND (" +
+                          empty_condition(column, target, EmptyRule::null_only) + " OR (NOT v.n" +
+                          n + " AND " + empty_condition(column, target, EmptyRule::blank) +
+                          ")) AND " + distinct_value(column, target, "v.val" + n) + ")";
+      guards += (c ? " OR " : "") + guard;
+      selected += guard + " AS w" + n + ", " + target + "::text AS old" + n + ", v.val" + n +
+                  ", v.m" + n + ", ";
+      sets += std::string(c ? ", " : "") + quote_ident(column.name) + " = CASE WHEN cur.w" + n +
+              " THEN cur.val" + n + "::" + column.cast_type + " ELSE " + target + " END";
+      returned +=
+          ", cur.w" + n + ", cur.m" + n + ", cur.old" + n + ", " + target + "::text AS new" + n;
+    }
+    std::string sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
+                      ")), cur AS (SELECT " + select_keys + selected + "true AS locked FROM " +
+                      table.qualified_name + " t JOIN v ON " + join_v +
+                      key_range_bound(table, key_columns) + " WHERE " + guards +
+                      " FOR UPDATE OF t), upd AS (UPDATE " + table.qualified_name + " t SET " +
+                      sets + " FROM cur WHERE " + join_cur + " RETURNING jsonb_build_array(" +
+                      returning_keys + ") AS row_key" + returned + ")";
+    Params meta_ids, confidences, reasons;
+    for (std::size_t m = 0; m < metas.size(); ++m) {
+      meta_ids.push_back(std::to_string(m));
+      confidences.push_back(std::string(confidence_name(metas[m].first)));
+      reasons.push_back(metas[m].second.empty() ? Param{} : Param{metas[m].second});
+    }
+    sql += ", meta AS (SELECT * FROM unnest(" + add(array_literal(meta_ids)) + "::int[], " +
+           add(array_literal(confidences)) + "::text[], " + add(array_literal(reasons)) +
+           "::text[]) AS meta(id, confidence, reason))";
+    std::string run = add(m_run_id), batch = add(std::to_string(m_batch)),
+                table_name = add(table.display_name), qualified_table = add(table.qualified_name),
+                table_oid = add(table.oid),
+                keys = add(array_literal(Params(key_columns.begin(), key_columns.end())));
+    std::string counts;
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      std::string n = std::to_string(c);
+      std::string seq_base = add(std::to_string(m_sequence + 1));
+      m_sequence += static_cast<long long>(metas.size());
+      sql += ", led" + n + " AS (INSERT INTO " + m_ledger.table("changes") +
+             " (run_id, seq, batch, op, table_name, qualified_table, table_oid, column_name, "
+             "key_columns, keys, old_values, new_values, row_values, confidence, reason) SELECT " +
+             run + "::uuid, " + seq_base + "::bigint + u.m" + n + ", " + batch +
+             "::int, 'update', " + table_name + ", " + qualified_table + ", " + table_oid +
+             "::oid, " + add(columns[c]) + ", " + keys + "::text[], jsonb_agg(u.row_key), " +
+             "array_agg(u.old" + n + "), array_agg(u.new" + n + "), NULL::jsonb, " +
+             "min(meta.confidence), min(meta.reason) FROM upd u JOIN meta ON meta.id = u.m" + n +
+             " WHERE u.w" + n + " GROUP BY u.m" + n + ")";
+      counts += std::string(c ? ", " : "") + "count(*) FILTER (WHERE w" + n + ")";
+    }
+    sql += " SELECT " + counts + " FROM upd";
+    auto row = m_database.exec(sql, params)[0];
+    changed.assign(columns.size(), 0);
+    for (std::size_t c = 0; c < columns.size(); ++c)
+      changed[c] = row[static_cast<int>(c)].as<long long>();
   }
 
  private:
@@ -251,6 +382,12 @@ std::string update_group(const QueuedWrite& w) {
   for (const auto& c : w.key_columns) append_key_part(key, c);
   append_key_part(key, confidence_name(w.confidence));
   append_key_part(key, w.reason);
+  return key;
+}
+
+std::string row_update_group(const QueuedWrite& w) {
+  std::string key = tuple_key(w.table->qualified_name, std::to_string(w.key_columns.size()));
+  for (const auto& c : w.key_columns) append_key_part(key, c);
   return key;
 }
 
@@ -340,7 +477,39 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
   }
   for (const auto& fill : fills) updates.push_back(&fill);
 
-  for (const auto& group : group_by(updates, update_group)) {
+  std::vector<const QueuedWrite*> fills_of_empty, compare_and_set;
+  for (const auto* item : updates)
+    (item->kind == WriteKind::patch_if ? compare_and_set : fills_of_empty).push_back(item);
+  for (const auto& group : group_by(fills_of_empty, row_update_group)) {
+    // The same cell twice in one batch: the first call wins.
+    std::set<std::pair<Params, std::string>> seen;
+    std::vector<const QueuedWrite*> unique;
+    for (const auto* item : group) {
+      if (seen.insert({item->key, item->column}).second) {
+        unique.push_back(item);
+      } else {
+        ++result.protected_fields;
+        ++result.protected_by_column[{item->table->display_name, item->column}];
+      }
+    }
+    const std::string& table_name = group.front()->table->display_name;
+    send_group(database, unique, probe, [&](const std::vector<const QueuedWrite*>& items) {
+      std::vector<std::string> sent_columns;
+      std::map<std::string, long long> queued;
+      for (const auto* item : items)
+        if (!queued[item->column]++) sent_columns.push_back(item->column);
+      std::vector<long long> changed;
+      sender.send_row_updates(items, sent_columns, changed);
+      for (std::size_t c = 0; c < sent_columns.size(); ++c) {
+        long long refused = queued[sent_columns[c]] - changed[c];
+        result.patched += changed[c];
+        result.protected_fields += refused;
+        result.protected_by_column[{table_name, sent_columns[c]}] += refused;
+      }
+    });
+  }
+
+  for (const auto& group : group_by(compare_and_set, update_group)) {
     std::set<Params> seen;
     std::vector<const QueuedWrite*> unique;
     for (const auto* item : group) {
@@ -415,8 +584,9 @@ FlushResult WriteQueue::flush(Database& database, Ledger& ledger, const std::str
       std::string text =
           culprit ? describe_failure(*culprit, message) : "the batch's writes failed: " + message;
       if (failed)
-        text += " (on_error = \"skip\" can skip a row only in the first batches of an atomic "
-                "run; use commit = \"batch\")";
+        text +=
+            " (on_error = \"skip\" can skip a row only in the first batches of an atomic "
+            "run; use commit = \"batch\")";
       throw RecipeError(text);
     }
   }
