@@ -138,15 +138,6 @@ WriteOpts parse_write_opts(lua_State* L, int index) {
   return opts;
 }
 
-// The call site of the primitive, for errors found only when the batch is written.
-std::string call_site(lua_State* L) {
-  luaL_where(L, 1);
-  std::string where = lua_tostring(L, -1);
-  lua_pop(L, 1);
-  while (!where.empty() && where.back() == ' ') where.pop_back();
-  return where;
-}
-
 void refuse_rounding(const TableInfo& table, const Column& column, const Param& value) {
   if (!value) return;
   if (auto problem = rounding_problem(column, *value))
@@ -220,9 +211,12 @@ QueuedWrite base_write(lua_State* L, RunContext& context, const WriteOpts& opts)
   write.reason = opts.reason;
   write.empty = opts.empty;
   write.row_index = context.current_row;
-  write.call_site = call_site(L);
-  write.row_description = context.current_row_description;
-  write.row_key = context.current_row_key;
+  lua_Debug frame;
+  if (lua_getstack(L, 1, &frame) && lua_getinfo(L, "Sl", &frame) && frame.currentline > 0) {
+    write.call_source = frame.source;
+    write.call_line = frame.currentline;
+  }
+  write.row = context.current_identity;
   return write;
 }
 
@@ -552,7 +546,7 @@ int audit(lua_State* L) {
   return guarded(L, [&](RunContext& context) {
     std::string event = check_string(L, 1, "audit: event");
     nlohmann::json data = lua_isnoneornil(L, 2) ? nlohmann::json(nullptr) : lua_to_json(L, 2);
-    context.audit.push_back({event, std::move(data), context.current_row_key});
+    context.audit.push_back({event, std::move(data), context.current_identity->key});
     ++context.stats.audit_events;
     return 0;
   });
@@ -563,7 +557,7 @@ int review(lua_State* L) {
     std::string column = lua_isnoneornil(L, 2) ? "" : check_string(L, 2, "review: column");
     std::string reason = lua_isnoneornil(L, 4) ? "" : check_string(L, 4, "review: reason");
     std::string table;
-    nlohmann::json key = context.current_row_key;
+    nlohmann::json key = context.current_identity->key;
     if (lua_istable(L, 1)) {
       lua_getfield(L, LUA_REGISTRYINDEX, k_row_registry);
       lua_pushvalue(L, 1);

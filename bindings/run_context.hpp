@@ -62,8 +62,14 @@ struct RunContext {
   std::unordered_set<lua_State*> row_threads;
   std::vector<PendingCall> pending;
   std::size_t current_row = 0;
-  nlohmann::json current_row_key;
-  std::string current_row_description = "the recipe";
+  std::shared_ptr<const RowIdentity> current_identity = outside_rows();
+
+  // The identity while no row is processed (load, verify).
+  static std::shared_ptr<const RowIdentity> outside_rows() {
+    static const auto outside =
+        std::make_shared<const RowIdentity>(RowIdentity{nullptr, "the recipe"});
+    return outside;
+  }
 
   // A failure that must end the run whatever the recipe does with the Lua error
   // (a lost connection, for example); rethrown by the runner.

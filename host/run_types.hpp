@@ -1,9 +1,8 @@
 #pragma once
 // Plain data shared by the runner, the primitives, the ledger and the reports.
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "host/database.hpp"
 
@@ -32,6 +31,13 @@ struct RowOrigin {
   const TableInfo* table = nullptr;
   std::vector<std::string> key_columns;
   Params key;
+};
+
+// Which source row is being processed: its key for the ledger and reports, and
+// words for messages. Shared (not copied) by everything the row's `each` queues.
+struct RowIdentity {
+  nlohmann::json key;       // {"id": 5} / {"input": "projects", "line": 7}; null outside rows
+  std::string description;  // "row id=5" / "record projects.csv:7" / "the recipe"
 };
 
 struct ReviewItem {

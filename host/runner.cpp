@@ -59,8 +59,7 @@ std::string absolute(const std::string& path) {
 struct RowTask {
   lua_State* thread = nullptr;
   std::size_t index = 0;
-  nlohmann::json key;
-  std::string description;
+  std::shared_ptr<const RowIdentity> identity = RunContext::outside_rows();
 };
 
 class Run {
@@ -324,9 +323,8 @@ std::vector<std::string> Run::validate() {
 
 void Run::resume(RowTask& task, int arguments) {
   m_context.current_row = task.index;
-  m_context.current_row_key = task.key;
-  m_context.current_row_description = task.description;
-  m_sandbox->set_activity(task.description);
+  m_context.current_identity = task.identity;
+  m_sandbox->set_activity(task.identity->description);
   m_sandbox->arm_deadline();
   int status = lua_resume(task.thread, arguments);
   m_sandbox->disarm_deadline();
@@ -334,7 +332,7 @@ void Run::resume(RowTask& task, int arguments) {
   if (m_sandbox->limit_breached()) {
     ++m_context.stats.errors;
     throw RecipeError(m_recipe.path + ": " + m_sandbox->breach_message() + " while processing " +
-                      task.description);
+                      task.identity->description);
   }
   if (status == LUA_YIELD) {
     bool waiting = !m_context.pending.empty() && m_context.pending.back().thread == task.thread;
@@ -349,13 +347,14 @@ void Run::resume(RowTask& task, int arguments) {
     }
   }
   if (status == 0 || status == LUA_YIELD) return;
-  std::string message = error_text(task.thread, -1, m_recipe.path) + " [" + task.description + "]";
+  std::string message =
+      error_text(task.thread, -1, m_recipe.path) + " [" + task.identity->description + "]";
   if (!m_recipe.skip_failed_rows) {
     ++m_context.stats.errors;  // the row that stopped the run
     throw RecipeError(message);
   }
   m_context.writes.drop_row(task.index);
-  m_failed_rows.push_back({task.key, message});
+  m_failed_rows.push_back({task.identity->key, message});
   ++m_context.stats.errors;
 }
 
@@ -434,8 +433,7 @@ void Run::process_batch(std::size_t count,
   while (!m_context.pending.empty()) answer_pending(tasks);
   m_context.writes_enabled = false;
   m_context.row_threads.clear();
-  m_context.current_row_description = "the recipe";
-  m_context.current_row_key = nullptr;
+  m_context.current_identity = RunContext::outside_rows();
   lua_settop(L, top);
 }
 
@@ -657,8 +655,8 @@ RunOutcome Run::execute() {
             const auto& field = field_named(rows[static_cast<int>(i)], k);
             key.push_back(field.is_null() ? Param{} : Param{field.c_str()});
           }
-          task.key = key_json(m_source, m_key, key);
-          task.description = "row " + describe_key(m_key, key);
+          task.identity = std::make_shared<const RowIdentity>(
+              RowIdentity{key_json(m_source, m_key, key), "row " + describe_key(m_key, key)});
         });
       if (count > 0) {
         auto last = nlohmann::json::array();
@@ -674,8 +672,9 @@ RunOutcome Run::execute() {
       if (count > 0)
         process_batch(count, [&](lua_State* thread, std::size_t i, RowTask& task) {
           push_json(thread, records[i].fields);
-          task.key = {{"input", *m_recipe.input}, {"line", records[i].line}};
-          task.description = "record " + input->path() + ":" + std::to_string(records[i].line);
+          task.identity = std::make_shared<const RowIdentity>(
+              RowIdentity{{{"input", *m_recipe.input}, {"line", records[i].line}},
+                          "record " + input->path() + ":" + std::to_string(records[i].line)});
         });
       checkpoint["records"] = checkpoint.value("records", 0LL) + static_cast<long long>(count);
     }

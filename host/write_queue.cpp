@@ -64,6 +64,10 @@ std::string key_range_bound(const TableInfo& table, const std::vector<std::strin
   return " AND t." + quote_ident(key_column.name) + " BETWEEN " + lowest + " AND " + highest;
 }
 
+struct PointeeLess {
+  bool operator()(const Params* a, const Params* b) const { return *a < *b; }
+};
+
 class Sender {
  public:
   Sender(Database& database, Ledger& ledger, const std::string& run_id, int batch,
@@ -204,15 +208,18 @@ class Sender {
   // patch_if_empty cells of one table, every column of a row in one UPDATE: each
   // row is locked once and gets one new version, however many of its cells are
   // filled. Per column the ledger gets one row per (confidence, reason). `changed`
-  // receives, per column of `columns`, how many cells changed.
+  // receives, per column of `columns`, how many cells changed, `duplicates` how
+  // many writes named a cell an earlier write of the batch had named.
   void send_row_updates(const std::vector<const QueuedWrite*>& items,
-                        const std::vector<std::string>& columns, std::vector<long long>& changed) {
+                        const std::vector<std::string>& columns, std::vector<long long>& changed,
+                        std::vector<long long>& duplicates) {
+    duplicates.assign(columns.size(), 0);
     const QueuedWrite& first = *items.front();
     const TableInfo& table = *first.table;
     const auto& key_columns = first.key_columns;
     // Rows in first-seen order; per row and column the write (one per cell: the
     // caller has kept the first).
-    std::map<Params, std::size_t> row_of;
+    std::map<const Params*, std::size_t, PointeeLess> row_of;
     std::vector<const Params*> row_keys;
     std::vector<std::vector<const QueuedWrite*>> cells;
     std::map<std::string, std::size_t> slot_of;
@@ -221,12 +228,17 @@ class Sender {
     std::map<std::pair<int, std::string>, int> meta_of;
     std::vector<std::pair<Confidence, std::string>> metas;
     for (const auto* item : items) {
-      auto [it, added] = row_of.emplace(item->key, row_keys.size());
+      auto [it, added] = row_of.emplace(&item->key, row_keys.size());
       if (added) {
-        row_keys.push_back(&it->first);
+        row_keys.push_back(&item->key);
         cells.emplace_back(columns.size(), nullptr);
       }
-      cells[it->second][slot_of.at(item->column)] = item;
+      const QueuedWrite*& cell = cells[it->second][slot_of.at(item->column)];
+      if (cell) {  // the same cell twice in one batch: the first call wins
+        ++duplicates[slot_of.at(item->column)];
+        continue;
+      }
+      cell = item;
       auto meta = std::make_pair(static_cast<int>(item->confidence), item->reason);
       if (meta_of.emplace(meta, static_cast<int>(metas.size())).second)
         metas.emplace_back(item->confidence, item->reason);
@@ -385,10 +397,21 @@ std::string update_group(const QueuedWrite& w) {
   return key;
 }
 
-std::string row_update_group(const QueuedWrite& w) {
-  std::string key = tuple_key(w.table->qualified_name, std::to_string(w.key_columns.size()));
-  for (const auto& c : w.key_columns) append_key_part(key, c);
-  return key;
+// Writes by (table, key columns), in first-seen order; a batch has few such groups.
+std::vector<std::vector<const QueuedWrite*>> group_by_table(
+    const std::vector<const QueuedWrite*>& items) {
+  std::vector<std::vector<const QueuedWrite*>> groups;
+  for (const auto* item : items) {
+    auto same = [&](const std::vector<const QueuedWrite*>& group) {
+      return group.front()->table == item->table && group.front()->key_columns == item->key_columns;
+    };
+    auto it = std::find_if(groups.begin(), groups.end(), same);
+    if (it == groups.end())
+      groups.push_back({item});
+    else
+      it->push_back(item);
+  }
+  return groups;
 }
 
 // Groups in first-seen order.
@@ -480,31 +503,20 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
   std::vector<const QueuedWrite*> fills_of_empty, compare_and_set;
   for (const auto* item : updates)
     (item->kind == WriteKind::patch_if ? compare_and_set : fills_of_empty).push_back(item);
-  for (const auto& group : group_by(fills_of_empty, row_update_group)) {
-    // The same cell twice in one batch: the first call wins.
-    std::set<std::pair<Params, std::string>> seen;
-    std::vector<const QueuedWrite*> unique;
-    for (const auto* item : group) {
-      if (seen.insert({item->key, item->column}).second) {
-        unique.push_back(item);
-      } else {
-        ++result.protected_fields;
-        ++result.protected_by_column[{item->table->display_name, item->column}];
-      }
-    }
+  for (const auto& group : group_by_table(fills_of_empty)) {
     const std::string& table_name = group.front()->table->display_name;
-    send_group(database, unique, probe, [&](const std::vector<const QueuedWrite*>& items) {
-      std::vector<std::string> sent_columns;
+    send_group(database, group, probe, [&](const std::vector<const QueuedWrite*>& items) {
+      std::vector<std::string> columns;
       std::map<std::string, long long> queued;
       for (const auto* item : items)
-        if (!queued[item->column]++) sent_columns.push_back(item->column);
-      std::vector<long long> changed;
-      sender.send_row_updates(items, sent_columns, changed);
-      for (std::size_t c = 0; c < sent_columns.size(); ++c) {
-        long long refused = queued[sent_columns[c]] - changed[c];
+        if (!queued[item->column]++) columns.push_back(item->column);
+      std::vector<long long> changed, duplicates;
+      sender.send_row_updates(items, columns, changed, duplicates);
+      for (std::size_t c = 0; c < columns.size(); ++c) {
+        long long refused = queued[columns[c]] - changed[c];
         result.patched += changed[c];
         result.protected_fields += refused;
-        result.protected_by_column[{table_name, sent_columns[c]}] += refused;
+        result.protected_by_column[{table_name, columns[c]}] += refused;
       }
     });
   }
@@ -534,21 +546,28 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
 }
 
 std::string describe_failure(const QueuedWrite& item, const std::string& message) {
-  std::string where = item.call_site.empty() ? "" : item.call_site + " ";
+  std::string where = item.call_site().empty() ? "" : item.call_site() + " ";
   if (is_insert(item)) {
     std::string row;
     for (size_t c = 0; c < item.columns.size(); ++c)
       row += (c ? ", " : "") + item.columns[c] + "=" + short_value(item.values[c]);
     return where + "cannot insert into " + item.table->display_name + " (" + row + ") for " +
-           item.row_description + ": " + message;
+           item.row->description + ": " + message;
   }
   const Column& column = item.table->require_column(item.column);
   return where + "cannot write " + short_value(item.value) + " to " + item.table->display_name +
-         "." + item.column + " (" + column.type + ") for " + item.row_description + " [key " +
+         "." + item.column + " (" + column.type + ") for " + item.row->description + " [key " +
          describe_key(item.key_columns, item.key) + "]: " + message;
 }
 
 }  // namespace
+
+std::string QueuedWrite::call_site() const {
+  if (!call_source || call_line <= 0) return "";
+  std::string source =
+      call_source[0] == '@' || call_source[0] == '=' ? call_source + 1 : call_source;
+  return source + ":" + std::to_string(call_line) + ":";
+}
 
 void WriteQueue::drop_row(std::size_t row_index) {
   m_writes.erase(std::remove_if(m_writes.begin(), m_writes.end(),
@@ -614,7 +633,7 @@ FlushResult WriteQueue::flush(Database& database, Ledger& ledger, const std::str
       if (!culprit) throw RecipeError("the batch's writes failed: " + message);
       std::string text = describe_failure(*culprit, message);
       if (!failed) throw RecipeError(text);
-      failed->push_back({culprit->row_key, text});
+      failed->push_back({culprit->row->key, text});
       drop_row(culprit->row_index);
     }
   }

@@ -3,6 +3,7 @@
 // statements that carry their own guards ("still empty", "still equals") and
 // write their ledger rows in the same statement.
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,10 +36,15 @@ struct QueuedWrite {
   std::string reason;
   EmptyRule empty = EmptyRule::blank;
 
-  std::size_t row_index = 0;    // the source row whose `each` queued it
-  std::string call_site;        // "recipe.lua:12:" for errors found at flush time
-  std::string row_description;  // "row id=5" / "record projects.csv:7"
-  nlohmann::json row_key;
+  std::size_t row_index = 0;  // the source row whose `each` queued it
+  // The call site, for errors found at flush time: the chunk name ("@recipe.lua",
+  // owned by the recipe's functions, which live as long as the run) and the line.
+  const char* call_source = nullptr;
+  int call_line = 0;
+  std::shared_ptr<const RowIdentity> row;
+
+  // "recipe.lua:12:", or "" when unknown.
+  std::string call_site() const;
 };
 
 struct FlushResult {
@@ -70,8 +76,7 @@ class WriteQueue {
   // Without a savepoint a refused value ends the transaction: it is rolled back
   // and the RecipeError still names the write.
   FlushResult flush(Database& database, Ledger& ledger, const std::string& run_id, int batch,
-                    long long& sequence, std::vector<FailedRow>* failed,
-                    FlushIsolation isolation);
+                    long long& sequence, std::vector<FailedRow>* failed, FlushIsolation isolation);
 
  private:
   std::vector<QueuedWrite> m_writes;
