@@ -194,8 +194,8 @@ class Sender {
                       ")), cur AS (SELECT " + select_keys + target + "::text AS old, v.val" +
                       (compare ? ", v.exp" : "") + " FROM " + table.qualified_name +
                       " t JOIN v ON " + join_v + bound + " WHERE " + guard("v") +
-                      " FOR UPDATE OF t), upd AS (UPDATE " + table.qualified_name + " t SET " +
-                      quote_ident(column.name) + " = cur.val::" + column.cast_type +
+                      " FOR NO KEY UPDATE OF t), upd AS (UPDATE " + table.qualified_name +
+                      " t SET " + quote_ident(column.name) + " = cur.val::" + column.cast_type +
                       " FROM cur WHERE " + join_cur + " AND " + guard("cur") +
                       " RETURNING jsonb_build_array(" + returning_keys + ") AS row_key, cur.old, " +
                       target + "::text AS new)";
@@ -205,6 +205,10 @@ class Sender {
     return m_database.exec(sql, params)[0][0].as<long long>();
   }
 
+  // The rows are locked FOR NO KEY UPDATE, as the UPDATE itself would lock them:
+  // FOR UPDATE would also block the application's inserts of rows that reference
+  // them by a foreign key.
+  //
   // patch_if_empty cells of one table, every column of a row in one UPDATE: each
   // row is locked once and gets one new version, however many of its cells are
   // filled. Per column the ledger gets one row per (confidence, reason). `changed`
@@ -298,13 +302,13 @@ class Sender {
       returned +=
           ", cur.w" + n + ", cur.m" + n + ", cur.old" + n + ", " + target + "::text AS new" + n;
     }
-    std::string sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
-                      ")), cur AS (SELECT " + select_keys + selected + "true AS locked FROM " +
-                      table.qualified_name + " t JOIN v ON " + join_v +
-                      key_range_bound(table, key_columns) + " WHERE " + guards +
-                      " FOR UPDATE OF t), upd AS (UPDATE " + table.qualified_name + " t SET " +
-                      sets + " FROM cur WHERE " + join_cur + " RETURNING jsonb_build_array(" +
-                      returning_keys + ") AS row_key" + returned + ")";
+    std::string sql =
+        "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
+        ")), cur AS (SELECT " + select_keys + selected + "true AS locked FROM " +
+        table.qualified_name + " t JOIN v ON " + join_v + key_range_bound(table, key_columns) +
+        " WHERE " + guards + " FOR NO KEY UPDATE OF t), upd AS (UPDATE " + table.qualified_name +
+        " t SET " + sets + " FROM cur WHERE " + join_cur + " RETURNING jsonb_build_array(" +
+        returning_keys + ") AS row_key" + returned + ")";
     Params meta_ids, confidences, reasons;
     for (std::size_t m = 0; m < metas.size(); ++m) {
       meta_ids.push_back(std::to_string(m));

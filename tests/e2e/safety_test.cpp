@@ -596,3 +596,47 @@ return { name = "load-map", table = "t", each = function(row) end }
   CHECK(mentions(mapped.output, "not while the recipe file loads"));
   CHECK(mentions(mapped.output, "load_map.lua:2"));
 }
+
+TEST_CASE("a run does not block the application's inserts of referencing rows", "[e2e][safety]") {
+  auto db = fresh_database();
+  sql(db, R"sql(
+CREATE TABLE parents (id int PRIMARY KEY, note text);
+INSERT INTO parents SELECT g, NULL FROM generate_series(1, 3) g;
+CREATE TABLE children (id serial PRIMARY KEY, parent_id int REFERENCES parents);
+)sql");
+  // Each row's verify-free `each` inserts nothing; the test's own session inserts a
+  // child of row 1 while the run's transaction holds its row locks (atomic run,
+  // a slow STABLE function in the where keeps the transaction open).
+  sql(db, R"sql(
+CREATE FUNCTION slow_true() RETURNS boolean STABLE LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_sleep(0.5); RETURN true; END $$;
+)sql");
+  auto recipe = recipe_file("fk_locks", R"lua(
+return {
+  name = "fk-locks",
+  table = "parents",
+  batch_size = 1,
+  writes = { parents = { "note" } },
+  each = function(row)
+    patch_if_empty(row, "note", "x")
+    query("select slow_true() as ok")
+  end,
+}
+)lua");
+  host::ProcessResult run;
+  std::thread runner([&] { run = run_host({"run", recipe, "--db", db, "--quiet"}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  host::Database app(db);
+  app.exec("SET lock_timeout = '200ms'");
+  bool inserted = true;
+  try {
+    app.exec("INSERT INTO children (parent_id) VALUES (1)");
+  } catch (const std::exception&) {
+    inserted = false;
+  }
+  runner.join();
+  INFO(run.output);
+  CHECK(run.exit_code == 0);
+  CHECK(inserted);
+  CHECK(value(db, "SELECT count(note) FROM parents") == "3");
+}
