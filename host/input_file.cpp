@@ -348,8 +348,10 @@ bool InputFile::fill_csv() {
     }
   }
   if (length == 0) {
+    // The open field starts after the lines completed so far (record_line is still
+    // the previous record's when the open field is the record's first).
     if (csv_fini(&m_csv->parser, on_field, on_record, m_csv.get()) != 0)
-      throw RecipeError(m_path + ":" + std::to_string(m_csv->record_line) +
+      throw RecipeError(m_path + ":" + std::to_string(m_csv->line + 1) +
                         ": unterminated quoted field (a quote opened here is never closed)");
     if (!m_csv->error.empty()) throw RecipeError(m_csv->error);
     if (!m_csv->have_header) throw RecipeError(m_path + ": the file is empty (no header line)");
