@@ -96,9 +96,8 @@ void url_secrets(const std::string& conninfo, std::vector<std::string>& found) {
   }
   std::size_t query = conninfo.find('?', start);
   if (query == std::string::npos) return;
-  std::size_t end = conninfo.find('#', query);
-  std::string parameters =
-      conninfo.substr(query + 1, end == std::string::npos ? end : end - query - 1);
+  // To the end: libpq knows no '#fragment' ("?password=a#b" sends the password "a#b").
+  std::string parameters = conninfo.substr(query + 1);
   for (std::size_t from = 0; from <= parameters.size();) {
     std::size_t amp = parameters.find('&', from);
     std::string pair = parameters.substr(from, amp == std::string::npos ? amp : amp - from);

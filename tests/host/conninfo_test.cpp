@@ -130,3 +130,14 @@ TEST_CASE("redact_conninfo masks the whole value as libpq reads it", "[unit][con
   CHECK(redact_conninfo("postgresql://h/db?sslpassword=k3y&password=a%20b") ==
         "postgresql://h/db?sslpassword=***&password=***");
 }
+
+TEST_CASE("a '#' in a URL's query belongs to the password (libpq knows no fragment)",
+          "[unit][conninfo]") {
+  EnvGuard pgpassword("PGPASSWORD");
+  // Found by tests/fuzz (conninfo): only "other" was masked, "#frag" was printed.
+  std::string conninfo = "postgresql://app:pw@db/prod?password=other#frag";
+  CHECK(redact_conninfo(conninfo) == "postgresql://app:***@db/prod?password=***");
+  CHECK(scrub_secrets("password other#frag rejected", conninfo) == "password *** rejected");
+  CHECK(redact_conninfo("postgresql://h/db?sslmode=require#x&password=p#q") ==
+        "postgresql://h/db?sslmode=require#x&password=***");
+}
