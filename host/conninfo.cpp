@@ -82,11 +82,13 @@ void keyword_secrets(const std::string& conninfo, std::vector<std::string>& foun
 }
 
 // Secrets of a postgresql:// URL, where libpq finds them: the password of the user
-// info (up to the first '@' before any '/'), and password parameters of the query.
+// info (up to the first '@' before any '/'), and password parameters of the query
+// (everything after the first '?' that follows the user info).
 void url_secrets(const std::string& conninfo, std::vector<std::string>& found) {
   std::size_t start = conninfo.find("://") + 3;
   std::size_t at = conninfo.find_first_of("@/", start);
-  if (at != std::string::npos && conninfo[at] == '@') {
+  bool user_info = at != std::string::npos && conninfo[at] == '@';
+  if (user_info) {
     std::size_t colon = conninfo.find(':', start);
     if (colon < at) {
       std::string password = conninfo.substr(colon + 1, at - colon - 1);
@@ -94,7 +96,8 @@ void url_secrets(const std::string& conninfo, std::vector<std::string>& found) {
       found.push_back(percent_decoded(password));
     }
   }
-  std::size_t query = conninfo.find('?', start);
+  // A '?' inside the user info is part of it, as libpq reads it.
+  std::size_t query = conninfo.find('?', user_info ? at + 1 : start);
   if (query == std::string::npos) return;
   // To the end: libpq knows no '#fragment' ("?password=a#b" sends the password "a#b").
   std::string parameters = conninfo.substr(query + 1);

@@ -141,3 +141,12 @@ TEST_CASE("a '#' in a URL's query belongs to the password (libpq knows no fragme
   CHECK(redact_conninfo("postgresql://h/db?sslmode=require#x&password=p#q") ==
         "postgresql://h/db?sslmode=require#x&password=***");
 }
+
+TEST_CASE("a '?' in a URL's user info does not start the query", "[unit][conninfo]") {
+  EnvGuard pgpassword("PGPASSWORD");
+  // Found by tests/fuzz (conninfo): the query was read from the '?' in "pa?ss", so the
+  // password libpq sends ("q1") was masked only as part of a longer string.
+  std::string conninfo = "postgresql://u:pa?ss@h/db?password=q1";
+  CHECK(redact_conninfo(conninfo) == "postgresql://u:***@h/db?password=***");
+  CHECK(scrub_secrets("password q1 rejected", conninfo) == "password *** rejected");
+}
