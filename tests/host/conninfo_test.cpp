@@ -150,3 +150,19 @@ TEST_CASE("a '?' in a URL's user info does not start the query", "[unit][conninf
   CHECK(redact_conninfo(conninfo) == "postgresql://u:***@h/db?password=***");
   CHECK(scrub_secrets("password q1 rejected", conninfo) == "password *** rejected");
 }
+
+TEST_CASE("scrub_secrets masks each secret once, never the '***' it wrote", "[unit][conninfo]") {
+  EnvGuard pgpassword("PGPASSWORD");
+  // Found by tests/fuzz (conninfo, a timeout): each password "*" replaced every '*'
+  // of the result again, tripling it per password (3^n characters for n of them).
+  std::string many, masked;
+  for (int i = 0; i < 40; ++i) {
+    many += "password=* ";
+    masked += "password=*** ";
+  }
+  CHECK(redact_conninfo(many) == masked);
+  CHECK(scrub_secrets("a * b", "password=* password=*") == "a *** b");
+  // Overlapping and adjacent secrets become one mask; no part of either is left.
+  CHECK(scrub_secrets("xabcdy", "password=abc sslpassword=bcd") == "x***y");
+  CHECK(scrub_secrets("abcd", "password=bcd sslpassword=ab") == "***");
+}
