@@ -109,14 +109,18 @@ std::string text_hash(const std::string& text) {
 }
 
 Recipe load_recipe(Sandbox& sandbox, const std::string& path) {
+  // A wrong path on the command line is a usage error (exit 2), not a recipe's.
+  if (!std::filesystem::is_regular_file(path)) throw UsageError(path + ": no such recipe file");
+  return load_recipe_text(sandbox, path, read_file(path));
+}
+
+Recipe load_recipe_text(Sandbox& sandbox, const std::string& path, std::string source) {
   lua_State* L = sandbox.state();
   Recipe recipe;
   recipe.path = path;
   recipe.directory = std::filesystem::path(path).parent_path().string();
   if (recipe.directory.empty()) recipe.directory = ".";
-  // A wrong path on the command line is a usage error (exit 2), not a recipe's.
-  if (!std::filesystem::is_regular_file(path)) throw UsageError(path + ": no such recipe file");
-  recipe.source = read_file(path);
+  recipe.source = std::move(source);
   recipe.hash = text_hash(recipe.source);
 
   int base = lua_gettop(L);

@@ -38,6 +38,10 @@ struct Recipe {
 // validates the returned table. Errors are RecipeError naming the file (and line).
 Recipe load_recipe(Sandbox& sandbox, const std::string& path);
 
+// As load_recipe, for `source` already read from `path` (named in messages; its
+// folder is the recipe's directory). Needs no file.
+Recipe load_recipe_text(Sandbox& sandbox, const std::string& path, std::string source);
+
 // Reads a whole file; a RecipeError naming it when it cannot be read.
 std::string read_file(const std::string& path);
 

@@ -82,11 +82,13 @@ void keyword_secrets(const std::string& conninfo, std::vector<std::string>& foun
 }
 
 // Secrets of a postgresql:// URL, where libpq finds them: the password of the user
-// info (up to the first '@' before any '/'), and password parameters of the query.
+// info (up to the first '@' before any '/'), and password parameters of the query
+// (everything after the first '?' that follows the user info).
 void url_secrets(const std::string& conninfo, std::vector<std::string>& found) {
   std::size_t start = conninfo.find("://") + 3;
   std::size_t at = conninfo.find_first_of("@/", start);
-  if (at != std::string::npos && conninfo[at] == '@') {
+  bool user_info = at != std::string::npos && conninfo[at] == '@';
+  if (user_info) {
     std::size_t colon = conninfo.find(':', start);
     if (colon < at) {
       std::string password = conninfo.substr(colon + 1, at - colon - 1);
@@ -94,11 +96,11 @@ void url_secrets(const std::string& conninfo, std::vector<std::string>& found) {
       found.push_back(percent_decoded(password));
     }
   }
-  std::size_t query = conninfo.find('?', start);
+  // A '?' inside the user info is part of it, as libpq reads it.
+  std::size_t query = conninfo.find('?', user_info ? at + 1 : start);
   if (query == std::string::npos) return;
-  std::size_t end = conninfo.find('#', query);
-  std::string parameters =
-      conninfo.substr(query + 1, end == std::string::npos ? end : end - query - 1);
+  // To the end: libpq knows no '#fragment' ("?password=a#b" sends the password "a#b").
+  std::string parameters = conninfo.substr(query + 1);
   for (std::size_t from = 0; from <= parameters.size();) {
     std::size_t amp = parameters.find('&', from);
     std::string pair = parameters.substr(from, amp == std::string::npos ? amp : amp - from);
@@ -112,8 +114,7 @@ void url_secrets(const std::string& conninfo, std::vector<std::string>& found) {
   }
 }
 
-// Every secret the conninfo (or PGPASSWORD) holds, longest first, so that a secret's
-// spelling in the conninfo is replaced before a shorter form inside it.
+// Every secret the conninfo (or PGPASSWORD) holds; none empty.
 std::vector<std::string> passwords_in(const std::string& conninfo) {
   std::vector<std::string> found;
   bool url = conninfo.rfind("postgresql://", 0) == 0 || conninfo.rfind("postgres://", 0) == 0;
@@ -123,17 +124,7 @@ std::vector<std::string> passwords_in(const std::string& conninfo) {
     keyword_secrets(conninfo, found);
   if (const char* env = std::getenv("PGPASSWORD"); env && *env) found.push_back(env);
   found.erase(std::remove(found.begin(), found.end(), std::string()), found.end());
-  std::stable_sort(found.begin(), found.end(),
-                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   return found;
-}
-
-std::string replace_all(std::string text, const std::string& needle, const std::string& with) {
-  if (needle.empty()) return text;
-  for (size_t at = text.find(needle); at != std::string::npos;
-       at = text.find(needle, at + with.size()))
-    text.replace(at, needle.size(), with);
-  return text;
 }
 
 }  // namespace
@@ -143,9 +134,27 @@ std::string redact_conninfo(const std::string& conninfo) {
 }
 
 std::string scrub_secrets(const std::string& text, const std::string& conninfo) {
-  std::string scrubbed = text;
+  // Every character of `text` inside an occurrence of a secret is masked (overlaps
+  // too), then each run of masked characters becomes one "***". No part of a secret
+  // is left, and the "***" written is never searched again: replacing secret after
+  // secret in the result made a password "*" triple the asterisks once per secret.
+  std::vector<int> depth(text.size() + 1, 0);  // occurrences opening minus closing here
   for (const auto& password : passwords_in(conninfo))
-    scrubbed = replace_all(scrubbed, password, "***");
+    for (auto at = text.find(password); at != std::string::npos; at = text.find(password, at + 1)) {
+      ++depth[at];
+      --depth[at + password.size()];
+    }
+  std::string scrubbed;
+  int open = 0;
+  bool was_masked = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    open += depth[i];
+    if (open == 0)
+      scrubbed += text[i];
+    else if (!was_masked)
+      scrubbed += "***";
+    was_masked = open > 0;
+  }
   return scrubbed;
 }
 

@@ -296,8 +296,17 @@ bool ends_with(const std::string& text, const std::string& suffix) {
 InputFile::InputFile(const std::string& path) : m_path(path) {
   m_file = std::fopen(path.c_str(), "rb");
   if (!m_file) throw RecipeError(path + ": cannot open input file: " + std::strerror(errno));
+  start();
+}
+
+InputFile::InputFile(const std::string& path, std::string contents)
+    : m_path(path), m_contents(std::move(contents)) {
+  start();
+}
+
+void InputFile::start() {
   m_json_lines =
-      ends_with(path, ".jsonl") || ends_with(path, ".ndjson") || ends_with(path, ".json");
+      ends_with(m_path, ".jsonl") || ends_with(m_path, ".ndjson") || ends_with(m_path, ".json");
   if (!m_json_lines) {
     m_csv = std::make_unique<CsvState>();
     csv_init(&m_csv->parser, CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL);
@@ -313,9 +322,23 @@ InputFile::~InputFile() {
   if (m_file) std::fclose(m_file);
 }
 
+std::size_t InputFile::read(char* buffer, std::size_t size) {
+  if (m_file) return std::fread(buffer, 1, size, m_file);
+  std::size_t length = std::min(size, m_contents.size() - m_contents_at);
+  std::memcpy(buffer, m_contents.data() + m_contents_at, length);
+  m_contents_at += length;
+  return length;
+}
+
+int InputFile::read_byte() {
+  if (m_file) return std::fgetc(m_file);
+  if (m_contents_at == m_contents.size()) return EOF;
+  return static_cast<unsigned char>(m_contents[m_contents_at++]);
+}
+
 bool InputFile::fill_csv() {
   char buffer[65536];
-  std::size_t length = std::fread(buffer, 1, sizeof buffer, m_file);
+  std::size_t length = read(buffer, sizeof buffer);
   const char* start = buffer;
   if (m_csv->at_start) {
     m_csv->at_start = false;
@@ -325,8 +348,10 @@ bool InputFile::fill_csv() {
     }
   }
   if (length == 0) {
+    // The open field starts after the lines completed so far (record_line is still
+    // the previous record's when the open field is the record's first).
     if (csv_fini(&m_csv->parser, on_field, on_record, m_csv.get()) != 0)
-      throw RecipeError(m_path + ":" + std::to_string(m_csv->record_line) +
+      throw RecipeError(m_path + ":" + std::to_string(m_csv->line + 1) +
                         ": unterminated quoted field (a quote opened here is never closed)");
     if (!m_csv->error.empty()) throw RecipeError(m_csv->error);
     if (!m_csv->have_header) throw RecipeError(m_path + ": the file is empty (no header line)");
@@ -349,7 +374,7 @@ bool InputFile::fill_jsonl() {
   std::string line;
   int c;
   bool any = false;
-  while ((c = std::fgetc(m_file)) != EOF) {
+  while ((c = read_byte()) != EOF) {
     any = true;
     if (c == '\n') break;
     line += static_cast<char>(c);

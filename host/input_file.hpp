@@ -21,6 +21,9 @@ class InputFile {
   // Opens `path`; the format follows the extension (.jsonl/.ndjson/.json: JSON Lines,
   // anything else: CSV). A RecipeError when it cannot be read.
   explicit InputFile(const std::string& path);
+  // Reads `contents` as if it were the file `path`: the same format rule and the
+  // same records and messages, without a file (tests, fuzz targets).
+  InputFile(const std::string& path, std::string contents);
   ~InputFile();
   InputFile(const InputFile&) = delete;
   InputFile& operator=(const InputFile&) = delete;
@@ -35,12 +38,19 @@ class InputFile {
   struct CsvState;
 
  private:
+  void start();
+  // Up to `size` bytes of the input into `buffer`; 0 at the end.
+  std::size_t read(char* buffer, std::size_t size);
+  // The next byte of the input, or EOF.
+  int read_byte();
   bool fill_csv();
   bool fill_jsonl();
 
   std::string m_path;
   bool m_json_lines = false;
-  std::FILE* m_file = nullptr;
+  std::FILE* m_file = nullptr;  // null when reading m_contents
+  std::string m_contents;
+  std::size_t m_contents_at = 0;
   std::unique_ptr<CsvState> m_csv;
   std::deque<InputRecord> m_ready;
   long long m_records_read = 0;

@@ -299,7 +299,10 @@ std::vector<std::string> Run::validate() {
       }
     });
   }
-  for (const auto& [target, columns] : m_recipe.writes) {
+  for (const auto& entry : m_recipe.writes) {
+    // Named, not a structured binding: C++17 lambdas cannot capture those.
+    const std::string& target = entry.first;
+    const auto& columns = entry.second;
     attempt([&] {
       auto parts = split_qualified_name(target);
       if (parts.size() == 2 && parts[0] == m_ledger->schema())

@@ -130,3 +130,39 @@ TEST_CASE("redact_conninfo masks the whole value as libpq reads it", "[unit][con
   CHECK(redact_conninfo("postgresql://h/db?sslpassword=k3y&password=a%20b") ==
         "postgresql://h/db?sslpassword=***&password=***");
 }
+
+TEST_CASE("a '#' in a URL's query belongs to the password (libpq knows no fragment)",
+          "[unit][conninfo]") {
+  EnvGuard pgpassword("PGPASSWORD");
+  // Found by tests/fuzz (conninfo): only "other" was masked, "#frag" was printed.
+  std::string conninfo = "postgresql://app:pw@db/prod?password=other#frag";
+  CHECK(redact_conninfo(conninfo) == "postgresql://app:***@db/prod?password=***");
+  CHECK(scrub_secrets("password other#frag rejected", conninfo) == "password *** rejected");
+  CHECK(redact_conninfo("postgresql://h/db?sslmode=require#x&password=p#q") ==
+        "postgresql://h/db?sslmode=require#x&password=***");
+}
+
+TEST_CASE("a '?' in a URL's user info does not start the query", "[unit][conninfo]") {
+  EnvGuard pgpassword("PGPASSWORD");
+  // Found by tests/fuzz (conninfo): the query was read from the '?' in "pa?ss", so the
+  // password libpq sends ("q1") was masked only as part of a longer string.
+  std::string conninfo = "postgresql://u:pa?ss@h/db?password=q1";
+  CHECK(redact_conninfo(conninfo) == "postgresql://u:***@h/db?password=***");
+  CHECK(scrub_secrets("password q1 rejected", conninfo) == "password *** rejected");
+}
+
+TEST_CASE("scrub_secrets masks each secret once, never the '***' it wrote", "[unit][conninfo]") {
+  EnvGuard pgpassword("PGPASSWORD");
+  // Found by tests/fuzz (conninfo, a timeout): each password "*" replaced every '*'
+  // of the result again, tripling it per password (3^n characters for n of them).
+  std::string many, masked;
+  for (int i = 0; i < 40; ++i) {
+    many += "password=* ";
+    masked += "password=*** ";
+  }
+  CHECK(redact_conninfo(many) == masked);
+  CHECK(scrub_secrets("a * b", "password=* password=*") == "a *** b");
+  // Overlapping and adjacent secrets become one mask; no part of either is left.
+  CHECK(scrub_secrets("xabcdy", "password=abc sslpassword=bcd") == "x***y");
+  CHECK(scrub_secrets("abcd", "password=bcd sslpassword=ab") == "***");
+}

@@ -259,3 +259,39 @@ TEST_CASE("JSON Lines: a document nested past the limit is refused, naming file 
                          "{\"v\": " + std::string(200, '[') + std::string(200, ']') + "}\n");
   CHECK(error_of(past).find(past + ":1: arrays and objects nested deeper") != std::string::npos);
 }
+
+TEST_CASE("An input given in memory reads as the same file would", "[unit][input_file]") {
+  const std::string csv = "\xEF\xBB\xBFid,name\r\n1,\"a,\"\"b\"\r\n2,\n";
+  const std::string jsonl = "{\"id\": 1, \"n\": 9007199254740993}\n\n{\"id\": 2}";
+  for (const auto& [name, text] :
+       {std::pair<std::string, std::string>{"memory.csv", csv}, {"memory.jsonl", jsonl}}) {
+    auto from_file = read_all_records(write_file("input/" + name, text));
+    InputFile memory(name, text);
+    std::vector<InputRecord> from_memory;
+    for (auto batch = memory.next(1); !batch.empty(); batch = memory.next(1))
+      for (auto& r : batch) from_memory.push_back(std::move(r));
+    REQUIRE(from_memory.size() == from_file.size());
+    for (std::size_t i = 0; i < from_file.size(); ++i) {
+      CHECK(from_memory[i].line == from_file[i].line);
+      CHECK(from_memory[i].fields == from_file[i].fields);
+    }
+  }
+}
+
+TEST_CASE("CSV: an unterminated quote names the line it opens on", "[unit][input_file]") {
+  // The line used to be the previous record's when the open field was a record's first.
+  auto error = [](const std::string& text) {
+    try {
+      InputFile input("open.csv", text);
+      input.next(100);
+    } catch (const RecipeError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK_THAT(error("id\n\"open\n"), Catch::StartsWith("open.csv:2: unterminated quoted field"));
+  CHECK_THAT(error("id,v\n1,a\n\n\"open"), Catch::StartsWith("open.csv:4: unterminated"));
+  CHECK_THAT(error("id,v\r\n1,\"x\ny\"\r\n2,a\r\n\"open"),
+             Catch::StartsWith("open.csv:5: unterminated"));
+  CHECK_THAT(error("id,v\n1,\"two\nlines\",\"open"), Catch::StartsWith("open.csv:3: unterminated"));
+}

@@ -1,0 +1,1 @@
+return { name = "nul\0name", table = "t\0x", each = function() end }

@@ -1,0 +1,1 @@
+return { name = "two", table = "t", input = "i", each = function() end }

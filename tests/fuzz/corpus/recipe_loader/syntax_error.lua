@@ -1,0 +1,1 @@
+return { name = "s", table = "t", each = function( end
