@@ -8,6 +8,7 @@
 #include "host/recipe_tests.hpp"
 #include "host/report.hpp"
 #include "host/revert.hpp"
+#include "host/shipped_files.hpp"
 
 namespace host {
 
@@ -117,7 +118,7 @@ ExitCode command_test(const std::vector<std::string>& paths, bool verbose) {
 }
 
 ExitCode command_demo() {
-  return command_test({std::string(HOST_SOURCE_DIR) + "/recipes/demo"}, true);
+  return command_test({shipped_folder("recipes/demo")}, true);
 }
 
 }  // namespace host
