@@ -5,6 +5,7 @@
 #   /usr/bin/pg-host -> ../lib/pg-backfill-host/host
 #   /usr/share/pg-backfill-host/stdlib/      found by the binary without flags
 #   /usr/share/pg-backfill-host/recipes/     the shipped recipe library (`host demo`)
+#   /usr/share/pg-backfill-host/editor/      LuaLS annotations, luacheck standard
 #   /usr/share/man/man1/pg-host.1.gz, bash completion, /usr/share/doc/pg-backfill-host/
 
 install(TARGETS host RUNTIME DESTINATION ${HOST_INSTALL_EXEC_DIR})
@@ -16,6 +17,7 @@ install(FILES ${CMAKE_BINARY_DIR}/${HOST_COMMAND_NAME} DESTINATION bin)
 install(DIRECTORY stdlib/ DESTINATION ${HOST_INSTALL_DATA_DIR}/stdlib
         FILES_MATCHING PATTERN "*.lua")
 install(DIRECTORY recipes/ DESTINATION ${HOST_INSTALL_DATA_DIR}/recipes)
+install(DIRECTORY editor/ DESTINATION ${HOST_INSTALL_DATA_DIR}/editor)
 
 find_program(HOST_GZIP gzip REQUIRED)
 set(host_man ${CMAKE_BINARY_DIR}/${HOST_COMMAND_NAME}.1.gz)
