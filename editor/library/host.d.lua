@@ -157,11 +157,10 @@ EMPTY = nil
 ---@type host.Marker
 NOT_EMPTY = nil
 
----Loads a Lua source module from the recipe's folder, each --lib DIR, then stdlib/
----("verify", "convert", "ids", "notion", "team.rules" -> team/rules.lua).
----@param name string
----@return any
-function require(name) end
+-- require(name): loads a Lua source module from the recipe's folder, each --lib DIR,
+-- then stdlib/ ("verify", "convert", "ids", "notion", "team.rules" -> team/rules.lua).
+-- Left to LuaLS's own `require`, which resolves modules through runtime.path and
+-- workspace.library (the stdlib's annotations are ---@meta convert etc., here).
 
 -- Verification helpers (section 7): in verify, anywhere, and as require "verify".
 

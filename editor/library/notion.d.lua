@@ -11,7 +11,8 @@ local notion = {}
 
 ---The page id (canonical UUID) of a Notion URL or text.
 ---@param text string|nil
----@return string|nil, string? message
+---@return string|nil
+---@return string? message
 function notion.page_id(text) end
 
 ---The links of a relation cell, in order; {} for nil or blank.
