@@ -9,6 +9,7 @@
 #include "bindings/recipe.hpp"
 #include "bindings/sandbox.hpp"
 #include "host/errors.hpp"
+#include "host/shipped_files.hpp"
 
 namespace host {
 
@@ -84,7 +85,7 @@ int require_module(lua_State* L) {
 
 std::string stdlib_folder() {
   if (const char* env = std::getenv("HOST_STDLIB"); env && *env) return env;
-  return std::string(HOST_SOURCE_DIR) + "/stdlib";
+  return shipped_folder("stdlib");
 }
 
 void install_module_loader(Sandbox& sandbox, std::vector<std::string> folders,

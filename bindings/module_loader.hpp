@@ -22,7 +22,8 @@ using LoadedModules = std::map<std::string, LoadedModule>;  // by module name
 void install_module_loader(Sandbox& sandbox, std::vector<std::string> folders,
                            LoadedModules* loaded = nullptr);
 
-// The folder holding the shipped stdlib: $HOST_STDLIB, else next to the source tree.
+// The folder holding the shipped stdlib: $HOST_STDLIB, else where the package installed
+// it (next to the binary, host/shipped_files.hpp), else the source tree.
 std::string stdlib_folder();
 
 }  // namespace host

@@ -5,22 +5,68 @@
 #include "host/conninfo.hpp"
 #include "host/database.hpp"
 #include "host/ledger.hpp"
+#include "host/offline_check.hpp"
 #include "host/recipe_tests.hpp"
 #include "host/report.hpp"
 #include "host/revert.hpp"
+#include "host/shipped_files.hpp"
 
 namespace host {
 
 ExitCode command_run(const RunOptions& options) { return run_recipe(options).exit; }
 
-ExitCode command_check(const RunOptions& options) {
-  auto problems = check_recipe(options);
-  if (problems.empty()) {
-    std::cout << options.recipe_path << ": ok (names, types and writes match the database)\n";
-    return ExitCode::ok;
+ExitCode command_check(const std::vector<std::string>& recipes, RunOptions options) {
+  ExitCode code = ExitCode::ok;
+  for (const auto& recipe : recipes) {
+    options.recipe_path = recipe;
+    std::vector<std::string> problems;
+    try {
+      problems = check_recipe(options);
+    } catch (const RecipeError& e) {
+      if (recipes.size() == 1) throw;  // main prints it, as ever
+      std::cerr << "host: error: " << e.what() << "\n";
+      code = ExitCode::runtime_error;
+      continue;
+    }
+    if (problems.empty()) {
+      std::cout << recipe << ": ok (names, types and writes match the database)\n";
+      continue;
+    }
+    for (const auto& problem : problems) std::cerr << recipe << ": " << problem << "\n";
+    code = ExitCode::runtime_error;
   }
-  for (const auto& problem : problems) std::cerr << options.recipe_path << ": " << problem << "\n";
-  return ExitCode::runtime_error;
+  return code;
+}
+
+ExitCode command_check_offline(const std::vector<std::string>& recipes,
+                               const std::vector<std::string>& libs,
+                               const std::map<std::string, std::string>& vars,
+                               const SandboxLimits& limits) {
+  OfflineCheckOptions options;
+  options.libs = libs;
+  options.vars = vars;
+  options.limits = limits;
+  bool problems = false, missing = false;
+  for (const auto& recipe : recipes) {
+    OfflineCheckResult result;
+    try {
+      result = check_recipe_offline(recipe, options);
+    } catch (const UsageError& e) {
+      std::cerr << "host: usage error: " << e.what() << "\n";
+      missing = true;
+      continue;
+    }
+    if (result.problems.empty()) {
+      std::cout << recipe << ": ok (offline: fields, names, writes and " << result.modules.size()
+                << " required module" << (result.modules.size() == 1 ? "" : "s") << ")\n";
+      continue;
+    }
+    // Each problem names its file already (the recipe's, or a module's).
+    for (const auto& problem : result.problems) std::cerr << problem << "\n";
+    problems = true;
+  }
+  if (missing) return ExitCode::usage_error;
+  return problems ? ExitCode::runtime_error : ExitCode::ok;
 }
 
 ExitCode command_verify(RunOptions options) {
@@ -63,7 +109,8 @@ ExitCode command_runs(const std::optional<std::string>& db, const std::string& l
                        {"commit", run.commit_mode},
                        {"status", run.status},
                        {"started_at", run.started_at},
-                       {"finished_at", run.finished_at.empty() ? nlohmann::json() : nlohmann::json(run.finished_at)},
+                       {"finished_at", run.finished_at.empty() ? nlohmann::json()
+                                                               : nlohmann::json(run.finished_at)},
                        {"reverted", !run.reverted_at.empty()}});
     std::cout << array.dump(2) << "\n";
     return ExitCode::ok;
@@ -100,7 +147,8 @@ ExitCode command_show(const std::string& run_id, const std::optional<std::string
   report["audit"] = ledger.audit_events(run->run_id, 10000);
   report["failed_rows"] = ledger.failed_rows(run->run_id, 10000);
   report["started_at"] = run->started_at;
-  report["finished_at"] = run->finished_at.empty() ? nlohmann::json() : nlohmann::json(run->finished_at);
+  report["finished_at"] =
+      run->finished_at.empty() ? nlohmann::json() : nlohmann::json(run->finished_at);
   report["reverted"] = !run->reverted_at.empty();
   if (json)
     std::cout << report.dump(2) << "\n";
@@ -116,8 +164,14 @@ ExitCode command_test(const std::vector<std::string>& paths, bool verbose) {
   return run_recipe_tests(options) == 0 ? ExitCode::ok : ExitCode::runtime_error;
 }
 
-ExitCode command_demo() {
-  return command_test({std::string(HOST_SOURCE_DIR) + "/recipes/demo"}, true);
+ExitCode command_new_recipe(const ScaffoldOptions& options) {
+  auto paths = write_recipe_scaffold(options);
+  for (const auto& path : paths) std::cout << "wrote " << path << "\n";
+  std::cout << "next: fill in `writes` and `each`, then `host check " << paths[0]
+            << "` and `host test " << paths[1] << "`\n";
+  return ExitCode::ok;
 }
+
+ExitCode command_demo() { return command_test({shipped_folder("recipes/demo")}, true); }
 
 }  // namespace host

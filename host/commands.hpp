@@ -4,12 +4,20 @@
 #include <optional>
 #include <string>
 
+#include "host/recipe_scaffold.hpp"
 #include "host/runner.hpp"
 
 namespace host {
 
 ExitCode command_run(const RunOptions& options);
-ExitCode command_check(const RunOptions& options);
+// `host check RECIPE...`: each recipe against the live schema; 1 if any has problems.
+ExitCode command_check(const std::vector<std::string>& recipes, RunOptions options);
+// `host check --offline RECIPE...`: no database (host/offline_check.hpp); every
+// recipe is checked and reported, 1 if any has problems, 2 if a file is missing.
+ExitCode command_check_offline(const std::vector<std::string>& recipes,
+                               const std::vector<std::string>& libs,
+                               const std::map<std::string, std::string>& vars,
+                               const SandboxLimits& limits);
 ExitCode command_verify(RunOptions options);
 ExitCode command_resume(const std::string& run_id, const std::optional<std::string>& db,
                         const std::string& ledger_schema,
@@ -22,6 +30,8 @@ ExitCode command_runs(const std::optional<std::string>& db, const std::string& l
 ExitCode command_show(const std::string& run_id, const std::optional<std::string>& db,
                       const std::string& ledger_schema, bool json);
 ExitCode command_test(const std::vector<std::string>& paths, bool verbose);
+// `host new recipe NAME --table T`: writes the two skeletons and says where.
+ExitCode command_new_recipe(const ScaffoldOptions& options);
 // The demo: the shipped demo test, verbose, on its own throwaway cluster.
 ExitCode command_demo();
 

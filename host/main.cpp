@@ -1,7 +1,6 @@
 // host: runs sandboxed Lua recipes that backfill and migrate PostgreSQL data.
 // Parses the command line, dispatches, and maps every error to one printed
 // line and the exit codes of RECIPE_API.md section 8.
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +9,7 @@
 
 #include "host/commands.hpp"
 #include "host/errors.hpp"
+#include "host/json_log.hpp"
 
 namespace {
 
@@ -62,6 +62,7 @@ void add_common(CLI::App* command, Common& common) {
 
 struct RunArgs {
   std::string recipe;
+  std::vector<std::string> recipes;  // `host check` takes several
   bool dry_run = false;
   std::vector<std::string> inputs, vars, libs, reports;
   std::string min_confidence = "high";
@@ -73,8 +74,14 @@ struct RunArgs {
   long long memory_mb = 512;
 };
 
-void add_run_options(CLI::App* command, RunArgs& args, bool with_dry_run) {
-  command->add_option("RECIPE", args.recipe, "recipe file")->required();
+enum class Recipes { one, many };
+
+void add_run_options(CLI::App* command, RunArgs& args, bool with_dry_run,
+                     Recipes recipes = Recipes::one) {
+  if (recipes == Recipes::many)
+    command->add_option("RECIPE", args.recipes, "recipe files")->required();
+  else
+    command->add_option("RECIPE", args.recipe, "recipe file")->required();
   if (with_dry_run) command->add_flag("--dry-run", args.dry_run, "do everything, then roll back");
   command->add_option("--input", args.inputs, "named input file NAME=PATH (CSV or JSON Lines)");
   command->add_option("--var", args.vars, "recipe variable K=V (read through vars)");
@@ -119,6 +126,18 @@ host::RunOptions to_options(const RunArgs& args, const Common& common) {
   return options;
 }
 
+// `--log-format` comes before anything is parsed, so that even a usage error
+// is logged in the format asked for. Accepts "--log-format json" and "--log-format=json".
+host::LogFormat log_format_of(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--log-format=json" ||
+        (arg == "--log-format" && i + 1 < argc && std::string(argv[i + 1]) == "json"))
+      return host::LogFormat::json;
+  }
+  return host::LogFormat::human;
+}
+
 // Errors are one line: whatever a library put on further lines is folded in.
 std::string one_line(std::string text) {
   for (char& c : text)
@@ -126,15 +145,28 @@ std::string one_line(std::string text) {
   return text;
 }
 
+// The last line of a failed command: one human line on stderr, or one JSON log line.
+int fail(host::ExitCode code, const std::string& prefix, const std::string& message) {
+  if (host::log_format() == host::LogFormat::json)
+    spdlog::error("{}{}", prefix, one_line(message));
+  else
+    std::cerr << "host: " << prefix << one_line(message) << "\n";
+  return static_cast<int>(code);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto logger = spdlog::stderr_color_mt("host");
-  logger->set_pattern("%^%l%$: %v");
-  spdlog::set_default_logger(logger);
+  host::setup_logging(log_format_of(argc, argv));
 
   CLI::App app{"host: runs sandboxed Lua recipes that backfill and migrate PostgreSQL data"};
   app.require_subcommand(1);
+  app.fallthrough();  // --log-format after the subcommand too
+  std::string log_format = "human";
+  app.add_option("--log-format", log_format,
+                 "human|json: log lines for people, or one JSON object per line")
+      ->check(CLI::IsMember({"human", "json"}))
+      ->configurable(false);
   Common common;
   RunArgs run_args, check_args, verify_args;
   std::string run_id;
@@ -145,8 +177,12 @@ int main(int argc, char** argv) {
       app.add_subcommand("run", "run a recipe (add --dry-run to only see what would change)");
   add_run_options(run, run_args, true);
   add_common(run, common);
-  auto* check = app.add_subcommand("check", "validate a recipe against the live schema; no writes");
-  add_run_options(check, check_args, false);
+  auto* check = app.add_subcommand(
+      "check", "validate recipes against the live schema, or --offline without a database");
+  bool offline = false;
+  add_run_options(check, check_args, false, Recipes::many);
+  check->add_flag("--offline", offline,
+                  "no database: fields, names, writes and the require graph only");
   add_common(check, common);
   auto* verify = app.add_subcommand(
       "verify", "dry run that fails (exit 3) unless nothing is left to change and verify passes");
@@ -174,6 +210,21 @@ int main(int argc, char** argv) {
   test->add_option("PATH", paths, "test files or folders")->required();
   test->add_flag("--verbose", verbose, "print what tests show()");
   auto* demo = app.add_subcommand("demo", "the guided demo on a throwaway PostgreSQL");
+  auto* create = app.add_subcommand("new", "write a skeleton: `host new recipe NAME --table T`");
+  auto* new_recipe = create->add_subcommand(
+      "recipe", "a recipe and its *_test.lua for a table, from the live catalog");
+  create->require_subcommand(1);
+  create->fallthrough();
+  new_recipe->fallthrough();
+  host::ScaffoldOptions scaffold;
+  bool force = false;
+  new_recipe->add_option("NAME", scaffold.name, "recipe name ([a-z0-9._-]+), also the file name")
+      ->required();
+  new_recipe->add_option("--table", scaffold.table, "the source table (schema-qualified allowed)")
+      ->required();
+  new_recipe->add_option("--dir", scaffold.folder, "where to write the files (default: .)");
+  new_recipe->add_flag("--force", force, "overwrite existing files");
+  add_common(new_recipe, common);
 
   if (argc > 1 && argv[1][0] != '-') {
     std::string names;
@@ -182,11 +233,9 @@ int main(int argc, char** argv) {
       known = known || command->get_name() == argv[1];
       names += (names.empty() ? "" : ", ") + command->get_name();
     }
-    if (!known) {
-      std::cerr << "host: usage error: unknown command '" << one_line(argv[1])
-                << "' (commands: " << names << ")\n";
-      return static_cast<int>(ExitCode::usage_error);
-    }
+    if (!known)
+      return fail(ExitCode::usage_error, "usage error: ",
+                  "unknown command '" + std::string(argv[1]) + "' (commands: " + names + ")");
   }
   try {
     app.parse(argc, argv);
@@ -195,6 +244,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    if (host::log_format() == host::LogFormat::json)
+      return fail(ExitCode::usage_error, "usage error: ", e.what());
     std::cerr << "host: usage error: " << e.what() << "\n"
               << "Run 'host --help' for usage.\n";
     return static_cast<int>(ExitCode::usage_error);
@@ -204,8 +255,12 @@ int main(int argc, char** argv) {
     ExitCode code = ExitCode::ok;
     if (*run)
       code = host::command_run(to_options(run_args, common));
+    else if (*check && offline)
+      code = host::command_check_offline(check_args.recipes, check_args.libs,
+                                         key_values(check_args.vars, "--var"),
+                                         to_options(check_args, common).limits);
     else if (*check)
-      code = host::command_check(to_options(check_args, common));
+      code = host::command_check(check_args.recipes, to_options(check_args, common));
     else if (*verify)
       code = host::command_verify(to_options(verify_args, common));
     else if (*resume)
@@ -220,21 +275,23 @@ int main(int argc, char** argv) {
       code = host::command_test(paths, verbose);
     else if (*demo)
       code = host::command_demo();
+    else if (*new_recipe) {
+      scaffold.db = common.db;
+      scaffold.overwrite = force ? host::Overwrite::yes : host::Overwrite::no;
+      code = host::command_new_recipe(scaffold);
+    }
+    if (host::log_format() == host::LogFormat::json)
+      spdlog::info("finished with exit code {}", static_cast<int>(code));
     return static_cast<int>(code);
   } catch (const host::UsageError& e) {
-    std::cerr << "host: usage error: " << one_line(e.what()) << "\n";
-    return static_cast<int>(ExitCode::usage_error);
+    return fail(ExitCode::usage_error, "usage error: ", e.what());
   } catch (const host::DatabaseUnreachable& e) {
-    std::cerr << "host: database unreachable: " << one_line(e.what()) << "\n";
-    return static_cast<int>(ExitCode::database_unreachable);
+    return fail(ExitCode::database_unreachable, "database unreachable: ", e.what());
   } catch (const host::RecipeError& e) {
-    std::cerr << "host: error: " << one_line(e.what()) << "\n";
-    return static_cast<int>(ExitCode::runtime_error);
+    return fail(ExitCode::runtime_error, "error: ", e.what());
   } catch (const host::DatabaseError& e) {
-    std::cerr << "host: database error: " << one_line(e.what()) << "\n";
-    return static_cast<int>(ExitCode::runtime_error);
+    return fail(ExitCode::runtime_error, "database error: ", e.what());
   } catch (const std::exception& e) {
-    std::cerr << "host: error: " << one_line(e.what()) << "\n";
-    return static_cast<int>(ExitCode::runtime_error);
+    return fail(ExitCode::runtime_error, "error: ", e.what());
   }
 }

@@ -24,6 +24,7 @@
 #include "host/database.hpp"
 #include "host/file_hash.hpp"
 #include "host/input_file.hpp"
+#include "host/json_log.hpp"
 #include "host/ledger.hpp"
 #include "host/query_guard.hpp"
 #include "host/report.hpp"
@@ -616,6 +617,7 @@ RunOutcome Run::execute() {
             << (m_options.dry_run ? "dry run" : "commit") << ", "
             << (m_commit_mode == CommitMode::batch ? "batch" : "atomic") << " mode"
             << (resuming ? ", resumed" : "") << ")" << std::endl;
+  set_log_run_id(m_context.run_id);
 
   std::unique_ptr<TableScan> scan;
   if (m_source) {
