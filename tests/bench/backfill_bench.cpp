@@ -329,7 +329,8 @@ UPDATE tasks
 )";
 
 // The old values come from the statement's own snapshot of the row (a self-join);
-// the cells are grouped per 1000 keys and column, like the host's ledger rows.
+// the changed cells are grouped per 1000 keys and column, like the host's ledger
+// rows (keys, old values, new values as arrays), in one pass over the changed rows.
 const char* const k_floor_ledger = R"(
 WITH changed AS (
   UPDATE tasks AS t
@@ -337,20 +338,26 @@ WITH changed AS (
     FROM tasks AS o
    WHERE o.id = t.id AND (o.status IS NULL OR o.seconds IS NULL)
   RETURNING t.id, o.status AS old_status, o.seconds AS old_seconds, t.status, t.seconds
-), cells AS (
-  SELECT id, 'status' AS column_name, old_status AS old_value, status AS new_value
-    FROM changed WHERE old_status IS NULL
-  UNION ALL
-  SELECT id, 'seconds', old_seconds::text, seconds::text
-    FROM changed WHERE old_seconds IS NULL
+), batches AS (
+  SELECT (id - 1) / 1000 AS batch,
+         jsonb_agg(id) FILTER (WHERE old_status IS NULL) AS status_keys,
+         array_agg(old_status) FILTER (WHERE old_status IS NULL) AS status_old,
+         array_agg(status) FILTER (WHERE old_status IS NULL) AS status_new,
+         jsonb_agg(id) FILTER (WHERE old_seconds IS NULL) AS seconds_keys,
+         array_agg(old_seconds::text) FILTER (WHERE old_seconds IS NULL) AS seconds_old,
+         array_agg(seconds::text) FILTER (WHERE old_seconds IS NULL) AS seconds_new
+    FROM changed
+   GROUP BY 1
 )
 INSERT INTO floor_ledger (run_id, seq, batch, table_name, column_name, keys, old_values,
                           new_values, reason)
-SELECT '00000000-0000-0000-0000-000000000001', row_number() OVER (), (id - 1) / 1000, 'tasks',
-       column_name, jsonb_agg(id ORDER BY id), array_agg(old_value ORDER BY id),
-       array_agg(new_value ORDER BY id), 'bench'
-  FROM cells
- GROUP BY (id - 1) / 1000, column_name
+SELECT '00000000-0000-0000-0000-000000000001', row_number() OVER (), b.batch, 'tasks',
+       c.column_name, c.keys, c.old_values, c.new_values, 'bench'
+  FROM batches AS b
+ CROSS JOIN LATERAL (VALUES ('status', b.status_keys, b.status_old, b.status_new),
+                            ('seconds', b.seconds_keys, b.seconds_old, b.seconds_new))
+       AS c (column_name, keys, old_values, new_values)
+ WHERE c.keys IS NOT NULL
 )";
 
 const char* const k_plain_recipe = R"(return {
