@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include "host/database.hpp"
 #include "host/process.hpp"
@@ -48,7 +49,8 @@ std::string postgres_bin_folder() {
   return best;
 }
 
-TempCluster::TempCluster() : m_bin(postgres_bin_folder()) {
+TempCluster::TempCluster(ClusterOptions options)
+    : m_options(std::move(options)), m_bin(postgres_bin_folder()) {
   char pattern[] = "/tmp/host-pg-XXXXXX";
   if (!mkdtemp(pattern)) throw std::runtime_error("cannot create a temporary folder");
   m_folder = pattern;
@@ -73,9 +75,15 @@ void TempCluster::start_server() {
                            "--locale=C", "--no-sync"},
                           user);
   if (init.exit_code != 0) throw std::runtime_error("initdb failed:\n" + init.output);
-  std::string options = "-k " + m_folder +
-                        " -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-                        "-c full_page_writes=off -c max_connections=50";
+  std::string options = "-k " + m_folder + " -c listen_addresses='' -c max_connections=50";
+  if (m_options.durability == Durability::off)
+    options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
+  for (const auto& setting : m_options.settings) {
+    if (setting.find_first_of(" '\\") != std::string::npos)
+      throw std::runtime_error("a cluster setting may not hold spaces, quotes or backslashes: " +
+                               setting);
+    options += " -c " + setting;
+  }
   auto start = run_process({m_bin + "/pg_ctl", "-D", data, "-o", options, "-l",
                             m_folder + "/server.log", "-w", "-t", "60", "start"},
                            user);

@@ -1,15 +1,29 @@
 #pragma once
-// A private, throwaway PostgreSQL cluster for tests, the demo and `host test`:
-// initdb into a temporary folder, a Unix socket only, fsync off; stopped and
+// A private, throwaway PostgreSQL cluster for tests, the demo, `host test` and the
+// benchmark: initdb into a temporary folder, a Unix socket only; stopped and
 // removed by the destructor. As root, the server runs as the `postgres` user.
 #include <string>
+#include <vector>
 
 namespace host {
+
+// Whether the cluster keeps PostgreSQL's crash-safe defaults.
+enum class Durability {
+  off,  // fsync, synchronous_commit and full_page_writes off: fast tests
+  on,   // the server's defaults (fsync, synchronous_commit, full_page_writes on): benchmarks
+};
+
+struct ClusterOptions {
+  Durability durability = Durability::off;
+  // Extra server settings, each "name=value" (passed as `-c name=value`), for
+  // example "shared_preload_libraries=pg_stat_statements".
+  std::vector<std::string> settings;
+};
 
 class TempCluster {
  public:
   // Starts the cluster; throws std::runtime_error with the server log on failure.
-  TempCluster();
+  explicit TempCluster(ClusterOptions options = {});
   ~TempCluster();
   TempCluster(const TempCluster&) = delete;
   TempCluster& operator=(const TempCluster&) = delete;
@@ -23,8 +37,12 @@ class TempCluster {
   // call from another thread when the owner is stuck (the watchdog).
   void remove() noexcept;
 
+  // The server's data folder (postmaster.pid, server log beside it).
+  std::string data_folder() const { return m_folder + "/data"; }
+
  private:
   void start_server();
+  ClusterOptions m_options;
   std::string m_folder;
   std::string m_bin;
   bool m_started = false;
