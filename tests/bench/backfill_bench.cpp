@@ -744,16 +744,18 @@ int main(int argc, char** argv) {
             "SELECT sum(total_exec_time) / 1000, sum(total_plan_time) / 1000, sum(calls), "
             "sum(wal_bytes) / 1048576 FROM pg_stat_statements "
             "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'bench') "
-            "AND query NOT LIKE '%pg_stat_statements%'");
+            "AND toplevel AND query NOT LIKE '%pg_stat_statements%'");
         std::printf(
-            "\nprofile of %s: %.2f s wall, client CPU %s s, statements %.2f s exec + %.2f s "
-            "plan in %s calls, %.0f MB WAL\n",
+            "\nprofile of %s: %.2f s wall, client CPU %s s, top-level statements %.2f s exec + "
+            "%.2f s plan in %s calls, %.0f MB WAL\n  (the WAL flush of a COMMIT happens after the "
+            "statement ends: pg_stat_statements does not see it)\n",
             v.name.c_str(), wall, format("%.2f", sample.client_cpu).c_str(),
             totals[0][0].as<double>(0), totals[0][1].as<double>(0),
             grouped(totals[0][2].as<long long>(0)).c_str(), totals[0][3].as<double>(0));
         auto top = db.exec(
             "SELECT calls, total_exec_time / 1000, total_exec_time * 1000 / greatest(calls, 1), "
-            "rows, wal_bytes / 1048576, left(regexp_replace(query, '\\s+', ' ', 'g'), 150) "
+            "rows, wal_bytes / 1048576, CASE WHEN toplevel THEN '' ELSE '[nested] ' END || "
+            "left(regexp_replace(query, '\\s+', ' ', 'g'), 150) "
             "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = "
             "'bench') AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC "
             "LIMIT 10");
