@@ -12,6 +12,7 @@
 #include "bindings/primitives.hpp"
 #include "bindings/sandbox.hpp"
 #include "host/errors.hpp"
+#include "host/file_hash.hpp"
 
 namespace host {
 
@@ -98,14 +99,9 @@ std::string read_file(const std::string& path) {
 }
 
 std::string text_hash(const std::string& text) {
-  unsigned long long hash = 14695981039346656037ull;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", hash);
-  return hex;
+  ContentHash hash;
+  hash.add(text.data(), text.size());
+  return hash.hex();
 }
 
 Recipe load_recipe(Sandbox& sandbox, const std::string& path) {

@@ -64,6 +64,23 @@ std::string key_range_bound(const TableInfo& table, const std::vector<std::strin
   return " AND t." + quote_ident(key_column.name) + " BETWEEN " + lowest + " AND " + highest;
 }
 
+// The SQL that ties the rows of `t` to the batch's key arrays `v` and to the
+// locked rows `cur`, and that selects and returns their keys.
+struct KeySql {
+  std::string join_v, join_cur, select_keys, returning_keys;
+  KeySql(const TableInfo& table, const std::vector<std::string>& key_columns) {
+    for (std::size_t k = 0; k < key_columns.size(); ++k) {
+      const Column& key_column = table.require_column(key_columns[k]);
+      std::string name = quote_ident(key_column.name), alias = "k" + std::to_string(k);
+      std::string sep = k ? " AND " : "";
+      join_v += sep + "t." + name + " = v." + alias + "::" + key_column.cast_type;
+      join_cur += sep + "t." + name + " = cur." + alias;
+      select_keys += "t." + name + " AS " + alias + ", ";
+      returning_keys += std::string(k ? ", " : "") + "t." + name + "::text";
+    }
+  }
+};
+
 struct PointeeLess {
   bool operator()(const Params* a, const Params* b) const { return *a < *b; }
 };
@@ -144,7 +161,6 @@ class Sender {
     const TableInfo& table = *first.table;
     const Column& column = table.require_column(first.column);
     const auto& key_columns = first.key_columns;
-    bool compare = first.kind == WriteKind::patch_if;
 
     Params params;
     std::string unnest_args, v_names;
@@ -163,11 +179,9 @@ class Sender {
     params.push_back(array_literal(values));
     unnest_args += param_ref(params.size(), "text[]");
     v_names += "val";
-    if (compare) {
-      params.push_back(array_literal(expected));
-      unnest_args += ", " + param_ref(params.size(), "text[]");
-      v_names += ", exp";
-    }
+    params.push_back(array_literal(expected));
+    unnest_args += ", " + param_ref(params.size(), "text[]");
+    v_names += ", exp";
     std::string target = "t." + quote_ident(column.name);
     // A write that would leave the cell as it is (blank over the same blank, or
     // patch_if to the value it already holds) is no change: no new row version,
@@ -175,30 +189,19 @@ class Sender {
     auto guard = [&](const std::string& source) {
       std::string empty = empty_condition(column, target, first.empty);
       std::string changes = distinct_value(column, target, source + ".val");
-      if (!compare) return "(" + empty + " AND " + changes + ")";
       return "(((" + source + ".exp IS NULL AND " + empty + ") OR " +
              same_value(column, target, source + ".exp") + ") AND " + changes + ")";
     };
-    std::string join_v, join_cur, select_keys, returning_keys;
-    for (size_t k = 0; k < key_columns.size(); ++k) {
-      const Column& key_column = table.require_column(key_columns[k]);
-      std::string name = quote_ident(key_column.name), alias = "k" + std::to_string(k);
-      std::string sep = k ? " AND " : "";
-      join_v += sep + "t." + name + " = v." + alias + "::" + key_column.cast_type;
-      join_cur += sep + "t." + name + " = cur." + alias;
-      select_keys += "t." + name + " AS " + alias + ", ";
-      returning_keys += std::string(k ? ", " : "") + "t." + name + "::text";
-    }
+    KeySql keys(table, key_columns);
     std::string bound = key_range_bound(table, key_columns);
     std::string sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
-                      ")), cur AS (SELECT " + select_keys + target + "::text AS old, v.val" +
-                      (compare ? ", v.exp" : "") + " FROM " + table.qualified_name +
-                      " t JOIN v ON " + join_v + bound + " WHERE " + guard("v") +
-                      " FOR NO KEY UPDATE OF t), upd AS (UPDATE " + table.qualified_name +
-                      " t SET " + quote_ident(column.name) + " = cur.val::" + column.cast_type +
-                      " FROM cur WHERE " + join_cur + " AND " + guard("cur") +
-                      " RETURNING jsonb_build_array(" + returning_keys + ") AS row_key, cur.old, " +
-                      target + "::text AS new)";
+                      ")), cur AS (SELECT " + keys.select_keys + target + "::text AS old, v.val" +
+                      ", v.exp" + " FROM " + table.qualified_name + " t JOIN v ON " + keys.join_v +
+                      bound + " WHERE " + guard("v") + " FOR NO KEY UPDATE OF t), upd AS (UPDATE " +
+                      table.qualified_name + " t SET " + quote_ident(column.name) +
+                      " = cur.val::" + column.cast_type + " FROM cur WHERE " + keys.join_cur +
+                      " AND " + guard("cur") + " RETURNING jsonb_build_array(" +
+                      keys.returning_keys + ") AS row_key, cur.old, " + target + "::text AS new)";
     sql += ledger_insert(params, "update", table, column.name, key_columns, first,
                          "jsonb_agg(row_key), array_agg(old), array_agg(new), NULL::jsonb", "upd");
     sql += " SELECT count(*) FROM upd";
@@ -277,16 +280,8 @@ class Sender {
       add_array(meta, "int[]", "m" + n);
       add_array(null_only, "bool[]", "n" + n);
     }
-    std::string join_v, join_cur, select_keys, returning_keys, selected, guards, sets, returned;
-    for (std::size_t k = 0; k < key_columns.size(); ++k) {
-      const Column& key_column = table.require_column(key_columns[k]);
-      std::string name = quote_ident(key_column.name), alias = "k" + std::to_string(k);
-      std::string sep = k ? " AND " : "";
-      join_v += sep + "t." + name + " = v." + alias + "::" + key_column.cast_type;
-      join_cur += sep + "t." + name + " = cur." + alias;
-      select_keys += "t." + name + " AS " + alias + ", ";
-      returning_keys += std::string(k ? ", " : "") + "t." + name + "::text";
-    }
+    KeySql keys_sql(table, key_columns);
+    std::string selected, guards, sets, returned;
     for (std::size_t c = 0; c < columns.size(); ++c) {
       const Column& column = table.require_column(columns[c]);
       std::string n = std::to_string(c), target = "t." + quote_ident(column.name);
@@ -302,13 +297,14 @@ class Sender {
       returned +=
           ", cur.w" + n + ", cur.m" + n + ", cur.old" + n + ", " + target + "::text AS new" + n;
     }
-    std::string sql =
-        "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
-        ")), cur AS (SELECT " + select_keys + selected + "true AS locked FROM " +
-        table.qualified_name + " t JOIN v ON " + join_v + key_range_bound(table, key_columns) +
-        " WHERE " + guards + " FOR NO KEY UPDATE OF t), upd AS (UPDATE " + table.qualified_name +
-        " t SET " + sets + " FROM cur WHERE " + join_cur + " RETURNING jsonb_build_array(" +
-        returning_keys + ") AS row_key" + returned + ")";
+    std::string sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
+                      ")), cur AS (SELECT " + keys_sql.select_keys + selected +
+                      "true AS locked FROM " + table.qualified_name + " t JOIN v ON " +
+                      keys_sql.join_v + key_range_bound(table, key_columns) + " WHERE " + guards +
+                      " FOR NO KEY UPDATE OF t), upd AS (UPDATE " + table.qualified_name +
+                      " t SET " + sets + " FROM cur WHERE " + keys_sql.join_cur +
+                      " RETURNING jsonb_build_array(" + keys_sql.returning_keys + ") AS row_key" +
+                      returned + ")";
     Params meta_ids, confidences, reasons;
     for (std::size_t m = 0; m < metas.size(); ++m) {
       meta_ids.push_back(std::to_string(m));
