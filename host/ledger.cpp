@@ -11,7 +11,7 @@ namespace host {
 
 namespace {
 
-constexpr int k_schema_version = 2;
+constexpr int k_schema_version = 3;
 
 // Migrations by target version; each runs once, in order, under an advisory lock.
 const char* const k_migrations[] = {
@@ -86,6 +86,45 @@ CREATE TABLE IF NOT EXISTS @.failed_rows (
     R"(
 ALTER TABLE @.changes ADD COLUMN IF NOT EXISTS qualified_table text;
 ALTER TABLE @.changes ADD COLUMN IF NOT EXISTS table_oid oid;
+)",
+    // 3: a batch run is shared by workers of any number of processes. Its key space
+    // is split into chunks that workers lease; a chunk's progress and counters live
+    // in its own row, so that workers never contend on the run's row. Stop requests
+    // (host pause, host cancel) reach every process through the run's row.
+    R"(
+ALTER TABLE @.runs ADD COLUMN IF NOT EXISTS stop_request text;
+CREATE TABLE IF NOT EXISTS @.chunks (
+  run_id uuid NOT NULL REFERENCES @.runs ON DELETE CASCADE,
+  chunk integer NOT NULL,
+  lower_key jsonb,
+  upper_key jsonb NOT NULL,
+  after_key jsonb,
+  rows_estimate bigint NOT NULL,
+  done boolean NOT NULL DEFAULT false,
+  lease_owner text,
+  lease_until timestamptz,
+  batches integer NOT NULL DEFAULT 0,
+  stats jsonb NOT NULL DEFAULT '{}',
+  protected_by_column jsonb NOT NULL DEFAULT '[]',
+  PRIMARY KEY (run_id, chunk)
+);
+CREATE TABLE IF NOT EXISTS @.workers (
+  run_id uuid NOT NULL REFERENCES @.runs ON DELETE CASCADE,
+  worker text NOT NULL,
+  host text NOT NULL,
+  pid integer NOT NULL,
+  chunk integer,
+  last_seen timestamptz NOT NULL DEFAULT clock_timestamp(),
+  batches bigint NOT NULL DEFAULT 0,
+  rows_done bigint NOT NULL DEFAULT 0,
+  retries bigint NOT NULL DEFAULT 0,
+  throttled_seconds double precision NOT NULL DEFAULT 0,
+  throttled boolean NOT NULL DEFAULT false,
+  batch_rows_min bigint,
+  batch_rows_max bigint,
+  PRIMARY KEY (run_id, worker)
+);
+CREATE SEQUENCE IF NOT EXISTS @.batch_numbers;
 )",
 };
 
