@@ -10,6 +10,7 @@
 #include "host/commands.hpp"
 #include "host/errors.hpp"
 #include "host/json_log.hpp"
+#include "host/run_control.hpp"
 
 namespace {
 
@@ -205,6 +206,18 @@ int main(int argc, char** argv) {
   show->add_option("RUN_ID", run_id)->required();
   show->add_flag("--json", json, "print the JSON report");
   add_common(show, common);
+  auto* status = app.add_subcommand("status", "progress of a run, from any machine");
+  status->add_option("RUN_ID", run_id)->required();
+  status->add_flag("--json", json, "print JSON");
+  add_common(status, common);
+  auto* pause =
+      app.add_subcommand("pause", "ask every process of a run to stop after its current batch");
+  pause->add_option("RUN_ID", run_id)->required();
+  add_common(pause, common);
+  auto* cancel =
+      app.add_subcommand("cancel", "stop a run like pause, for good: it can no longer be resumed");
+  cancel->add_option("RUN_ID", run_id)->required();
+  add_common(cancel, common);
   auto* test =
       app.add_subcommand("test", "run recipe tests (*_test.lua) on a throwaway PostgreSQL");
   test->add_option("PATH", paths, "test files or folders")->required();
@@ -271,6 +284,12 @@ int main(int argc, char** argv) {
       code = host::command_runs(common.db, common.ledger_schema, json);
     else if (*show)
       code = host::command_show(run_id, common.db, common.ledger_schema, json);
+    else if (*status)
+      code = host::command_status(run_id, common.db, common.ledger_schema, json);
+    else if (*pause)
+      code = host::command_stop(run_id, host::StopRequest::pause, common.db, common.ledger_schema);
+    else if (*cancel)
+      code = host::command_stop(run_id, host::StopRequest::cancel, common.db, common.ledger_schema);
     else if (*test)
       code = host::command_test(paths, verbose);
     else if (*demo)
