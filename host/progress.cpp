@@ -48,8 +48,7 @@ double ProgressSnapshot::rows_per_second() const {
 
 std::optional<double> ProgressSnapshot::eta_seconds() const {
   double rate = rows_per_second();
-  if (stopped || rate <= 0 || rows_total_estimate <= 0) return std::nullopt;
-  if (rows_done >= rows_total_estimate) return 0.0;
+  if (stopped || rate <= 0 || rows_done >= rows_total_estimate) return std::nullopt;
   return static_cast<double>(rows_total_estimate - rows_done) / rate;
 }
 

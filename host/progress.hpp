@@ -22,9 +22,9 @@ struct ProgressSnapshot {
 
   // rows_done / elapsed_seconds; 0 when no time has passed yet.
   double rows_per_second() const;
-  // Seconds left at the current rate: nullopt when the rate is 0, the estimate
-  // unknown or the run stopped; 0 once rows_done reaches the estimate (an estimate that was too low
-  // says nothing better about what is left).
+  // Seconds left at the current rate: nullopt when the rate is 0, the run stopped,
+  // or the estimate is unknown or proven wrong (rows_done reached it while rows
+  // are still coming: a low estimate says nothing about what is left).
   std::optional<double> eta_seconds() const;
 };
 

@@ -100,15 +100,14 @@ TEST_CASE("rate and ETA", "[progress]") {
   CHECK_FALSE(snapshot.eta_seconds());
 }
 
-TEST_CASE("a low estimate: percent stays at 100 and the ETA at 0", "[progress]") {
+TEST_CASE("a low estimate: percent stays at 100 and the ETA is unknown", "[progress]") {
   ProgressSnapshot snapshot;
   snapshot.rows_done = 1300;
   snapshot.rows_total_estimate = 1000;
   snapshot.elapsed_seconds = 13;
-  REQUIRE(snapshot.eta_seconds());
-  CHECK(*snapshot.eta_seconds() == 0);
+  CHECK_FALSE(snapshot.eta_seconds());
   CHECK(host::progress_line(snapshot) ==
-        "1,300 of ~1,000 rows (100.0%), 100 rows/s, ETA 0s; "
+        "1,300 of ~1,000 rows (100.0%), 100 rows/s; "
         "patched 0, protected 0, review 0, errors 0");
   // 100% only when done, not when 99.96% would round up.
   snapshot.rows_done = 9996;
