@@ -270,6 +270,22 @@ TEST_CASE("a server error of pause_when during the run is a DatabaseError", "[th
   CHECK(throttle.wait_before_batch(k_never));
 }
 
+TEST_CASE("pause_when opens its connection again once when it was lost", "[throttle]") {
+  std::string conninfo = host::testing::fresh_database();
+  sql(conninfo,
+      "CREATE SCHEMA ops; CREATE TABLE ops.flags (pause boolean); "
+      "INSERT INTO ops.flags VALUES (false)");
+  Throttle throttle(conninfo, ThrottleOptions{std::nullopt, "SELECT pause FROM flags"},
+                    std::string("ops"), 2000, 30000);
+  CHECK(throttle.wait_before_batch(k_never));
+  // The throttle's is the only other connection to this fresh database.
+  sql(conninfo,
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+      "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  CHECK(throttle.wait_before_batch(k_never));  // on a new connection, search_path and all
+}
+
 TEST_CASE("pause_when resolves names through the given search_path", "[throttle]") {
   std::string conninfo = host::testing::fresh_database();
   sql(conninfo,
