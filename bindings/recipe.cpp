@@ -19,8 +19,8 @@ namespace host {
 namespace {
 
 const std::set<std::string> k_known_fields = {
-    "name",  "version", "description", "table",  "input", "key",    "columns",
-    "where", "writes",  "batch_size",  "commit", "each",  "verify", "on_error"};
+    "name",   "version",    "description", "table", "input",  "key",      "columns",   "where",
+    "writes", "batch_size", "commit",      "each",  "verify", "on_error", "pause_when"};
 
 std::optional<std::string> optional_string(lua_State* L, int recipe, const char* field,
                                            const std::string& file) {
@@ -204,6 +204,10 @@ Recipe load_recipe_text(Sandbox& sandbox, const std::string& path, std::string s
       recipe.batch_size = static_cast<long long>(size);
     }
     lua_pop(L, 1);
+    // Checked against the database (host/throttle.hpp) when the run starts, not here.
+    recipe.pause_when = optional_string(L, table, "pause_when", path);
+    if (recipe.pause_when && recipe.pause_when->find('\0') != std::string::npos)
+      throw RecipeError(path + ": recipe field 'pause_when' must not hold a NUL byte");
 
     auto commit = optional_string(L, table, "commit", path);
     if (commit == std::optional<std::string>("atomic"))

@@ -17,7 +17,7 @@ struct Recipe {
   std::string path;       // as given on the command line
   std::string directory;  // its folder, searched by require
   std::string source;
-  std::string hash;       // of the file text; resume refuses a changed recipe
+  std::string hash;  // of the file text; resume refuses a changed recipe
   std::string name;
   std::string version;
   std::string description;
@@ -28,6 +28,7 @@ struct Recipe {
   Filter where;
   std::map<std::string, std::vector<std::string>> writes;  // table -> columns, or {"*"}
   std::optional<long long> batch_size;
+  std::optional<std::string> pause_when;  // SQL: no batch starts while it is true (section 10)
   std::optional<CommitMode> commit;
   bool skip_failed_rows = false;  // on_error = "skip"
   int each_ref = -2;              // registry references (LUA_NOREF until loaded)

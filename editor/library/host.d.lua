@@ -57,6 +57,7 @@
 ---@field where? host.Where filter pushed into the scan
 ---@field writes? table<string, string[]|"*"> table -> columns it may write, or "*" for all; required for any write
 ---@field batch_size? integer rows per batch, 1 to 1,000,000
+---@field pause_when? string SQL returning one boolean: no batch starts while it is true (see require "throttle")
 ---@field commit? "atomic"|"batch" one transaction for the run (default), or one per batch (resumable)
 ---@field on_error? "skip"|"fail" "skip": record a failing row and go on
 ---@field each fun(row: host.Row) called once per source row

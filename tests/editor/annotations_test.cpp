@@ -81,7 +81,7 @@ TEST_CASE("the recipe table's fields are annotated as a class", "[unit][editor]"
   const std::string meta = source_file("editor/library/host.d.lua");
   for (const char* field :
        {"name", "version", "description", "table", "input", "key", "columns", "where", "writes",
-        "batch_size", "commit", "on_error", "each", "verify"}) {
+        "batch_size", "pause_when", "commit", "on_error", "each", "verify"}) {
     INFO("field " << field);
     CHECK(std::regex_search(meta, std::regex("---@field " + std::string(field) + "\\??[ ]")));
   }
