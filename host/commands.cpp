@@ -76,12 +76,20 @@ ExitCode command_verify(RunOptions options) {
 }
 
 ExitCode command_resume(const std::string& run_id, const std::optional<std::string>& db,
-                        const std::string& ledger_schema,
-                        const std::vector<std::string>& report_paths, bool quiet) {
+                        const std::string& ledger_schema, const TakeUpArgs& args) {
   RunOptions options = resume_options(run_id, db, ledger_schema);
-  options.report_paths = report_paths;
-  options.quiet = quiet;
+  options.report_paths = args.report_paths;
+  options.quiet = args.quiet;
+  options.operating.progress = args.progress;
+  if (args.workers) options.operating.workers = *args.workers;
+  if (args.max_rate) options.operating.max_rate = *args.max_rate;
   return run_recipe(options).exit;
+}
+
+ExitCode command_join(const std::string& run_id, const std::optional<std::string>& db,
+                      const std::string& ledger_schema, const TakeUpArgs& args) {
+  return join_run(run_id, db, ledger_schema, args.recipe, args.workers.value_or(1),
+                  args.max_rate);
 }
 
 ExitCode command_revert(const std::string& run_id, bool dry_run,

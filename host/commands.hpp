@@ -19,9 +19,20 @@ ExitCode command_check_offline(const std::vector<std::string>& recipes,
                                const std::map<std::string, std::string>& vars,
                                const SandboxLimits& limits);
 ExitCode command_verify(RunOptions options);
+// `host resume` and `host join`: what may differ from the recorded run.
+struct TakeUpArgs {
+  std::optional<int> workers;
+  std::optional<double> max_rate;
+  std::optional<std::string> recipe;  // join --recipe
+  std::string progress = "auto";
+  std::vector<std::string> report_paths;
+  bool quiet = false;
+};
+
 ExitCode command_resume(const std::string& run_id, const std::optional<std::string>& db,
-                        const std::string& ledger_schema,
-                        const std::vector<std::string>& report_paths, bool quiet);
+                        const std::string& ledger_schema, const TakeUpArgs& args);
+ExitCode command_join(const std::string& run_id, const std::optional<std::string>& db,
+                      const std::string& ledger_schema, const TakeUpArgs& args);
 ExitCode command_revert(const std::string& run_id, bool dry_run,
                         const std::optional<std::string>& db, const std::string& ledger_schema,
                         bool json);

@@ -55,18 +55,32 @@ const char* const k_pinned_settings =
 
 }  // namespace
 
-Database::Database(const std::string& conninfo) : m_conninfo(conninfo) {
+Database::Database(const std::string& conninfo) : m_conninfo(conninfo) { connect(); }
+
+void Database::connect() {
   try {
-    m_connection = std::make_unique<pqxx::connection>(conninfo);
+    m_session.reset();
+    m_connection = std::make_unique<pqxx::connection>(m_conninfo);
     m_session = std::make_unique<pqxx::nontransaction>(*m_connection, "host");
     m_session->exec(k_pinned_settings);
   } catch (const pqxx::broken_connection& e) {
-    throw DatabaseUnreachable("cannot connect to the database (" + redact_conninfo(conninfo) +
-                              "): " + scrub_secrets(first_line(e.what()), conninfo));
+    throw DatabaseUnreachable("cannot connect to the database (" + redact_conninfo(m_conninfo) +
+                              "): " + scrub_secrets(first_line(e.what()), m_conninfo));
   } catch (const std::exception& e) {
-    throw DatabaseUnreachable("cannot connect to the database (" + redact_conninfo(conninfo) +
-                              "): " + scrub_secrets(first_line(e.what()), conninfo));
+    throw DatabaseUnreachable("cannot connect to the database (" + redact_conninfo(m_conninfo) +
+                              "): " + scrub_secrets(first_line(e.what()), m_conninfo));
   }
+}
+
+void Database::configure(const std::string& sql, const Params& params) {
+  exec(sql, params);
+  m_configuration.emplace_back(sql, params);
+}
+
+void Database::reconnect() {
+  m_in_transaction = false;
+  connect();
+  for (const auto& [sql, params] : m_configuration) exec(sql, params);
 }
 
 Database::~Database() {

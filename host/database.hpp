@@ -45,7 +45,15 @@ class Database {
 
   const std::string& conninfo() const { return m_conninfo; }
 
+  // Runs a session setting (search_path, timeouts) now and again after every
+  // reconnect(), so that a re-opened connection is the same session to its users.
+  void configure(const std::string& sql, const Params& params = {});
+  // Opens a new connection in place of a lost one (the open transaction, if any,
+  // is gone with it). Throws DatabaseUnreachable when it cannot.
+  void reconnect();
+
  private:
+  void connect();
   template <typename Fn>
   pqxx::result guarded(Fn&& fn);
 
@@ -53,6 +61,7 @@ class Database {
   std::unique_ptr<pqxx::connection> m_connection;
   std::unique_ptr<pqxx::nontransaction> m_session;
   bool m_in_transaction = false;
+  std::vector<std::pair<std::string, Params>> m_configuration;
 };
 
 // The field of `row` whose column is named exactly `column`. libpq folds an

@@ -13,6 +13,7 @@ enum class ExitCode : int {
   verify_failed = 3,
   database_unreachable = 4,
   revert_conflicts = 5,
+  stopped = 6,  // paused or cancelled (section 10); resumable unless cancelled
 };
 
 // A broken recipe or a failed row: Lua error, bad value, unknown column, write

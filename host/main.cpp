@@ -73,7 +73,42 @@ struct RunArgs {
   std::string audit_file;
   long long timeout_ms = 10000;
   long long memory_mb = 512;
+  host::OperatingOptions operating;
+  std::optional<int> workers;
 };
+
+// Section 10: --workers and --max-rate are also taken by `resume` and `join`.
+void add_workers_options(CLI::App* command, std::optional<int>& workers,
+                         std::optional<double>& max_rate) {
+  command->add_option("--workers", workers, "chunks worked on at once, each on its own connection")
+      ->check(whole_number(1, 64));
+  command->add_option("--max-rate", max_rate, "at most this many rows scanned per second")
+      ->check(CLI::PositiveNumber);
+}
+
+void add_operating_options(CLI::App* command, RunArgs& args) {
+  host::OperatingOptions& operating = args.operating;
+  add_workers_options(command, args.workers, operating.max_rate);
+  command->add_option("--lease-seconds", operating.lease_seconds,
+                      "a chunk's lease, renewed by every batch (default 60)")
+      ->check(whole_number(1, 86400));
+  command->add_option("--lock-timeout", operating.lock_timeout_ms,
+                      "lock_timeout of every statement, ms (default 2000)")
+      ->check(whole_number(1, 86400000));
+  command->add_option("--statement-timeout", operating.statement_timeout_ms,
+                      "statement_timeout of every statement, ms (default 30000)")
+      ->check(whole_number(1, 86400000));
+  command->add_option("--retries", operating.retries,
+                      "tries after the first of a batch that failed (default 10)")
+      ->check(whole_number(0, 1000));
+  command->add_option("--pause-when", operating.pause_when,
+                      "read-only SQL returning one boolean: no batch starts while it is true");
+  command->add_option("--target-batch-ms", operating.target_batch_ms,
+                      "adaptive batch size aims at batches this long (default 1000)")
+      ->check(whole_number(1, 3600000));
+  command->add_option("--progress", operating.progress, "auto|plain|off")
+      ->check(CLI::IsMember({"auto", "plain", "off"}));
+}
 
 enum class Recipes { one, many };
 
@@ -124,6 +159,11 @@ host::RunOptions to_options(const RunArgs& args, const Common& common) {
   options.audit_file = args.audit_file;
   options.limits.time_per_call = std::chrono::milliseconds(args.timeout_ms);
   options.limits.memory_bytes = static_cast<std::size_t>(args.memory_mb) * 1024 * 1024;
+  options.operating = args.operating;
+  if (args.workers) {
+    options.operating.workers = *args.workers;
+    options.operating.workers_given = true;
+  }
   return options;
 }
 
@@ -177,6 +217,7 @@ int main(int argc, char** argv) {
   auto* run =
       app.add_subcommand("run", "run a recipe (add --dry-run to only see what would change)");
   add_run_options(run, run_args, true);
+  add_operating_options(run, run_args);
   add_common(run, common);
   auto* check = app.add_subcommand(
       "check", "validate recipes against the live schema, or --offline without a database");
@@ -193,7 +234,16 @@ int main(int argc, char** argv) {
   resume->add_option("RUN_ID", run_id)->required();
   resume->add_option("--report", reports, "write the report to PATH.json or PATH.md");
   resume->add_flag("--quiet", quiet, "do not print the report");
+  host::TakeUpArgs take_up;
+  add_workers_options(resume, take_up.workers, take_up.max_rate);
+  resume->add_option("--progress", take_up.progress, "auto|plain|off")
+      ->check(CLI::IsMember({"auto", "plain", "off"}));
   add_common(resume, common);
+  auto* join = app.add_subcommand("join", "add workers to a running batch run (any machine)");
+  join->add_option("RUN_ID", run_id)->required();
+  add_workers_options(join, take_up.workers, take_up.max_rate);
+  join->add_option("--recipe", take_up.recipe, "the recipe file, if not at the recorded path");
+  add_common(join, common);
   auto* revert = app.add_subcommand("revert", "undo a committed run (conflict-safe)");
   revert->add_option("RUN_ID", run_id)->required();
   revert->add_flag("--dry-run", dry_run, "show what reverting would do");
@@ -276,8 +326,12 @@ int main(int argc, char** argv) {
       code = host::command_check(check_args.recipes, to_options(check_args, common));
     else if (*verify)
       code = host::command_verify(to_options(verify_args, common));
-    else if (*resume)
-      code = host::command_resume(run_id, common.db, common.ledger_schema, reports, quiet);
+    else if (*resume) {
+      take_up.report_paths = reports;
+      take_up.quiet = quiet;
+      code = host::command_resume(run_id, common.db, common.ledger_schema, take_up);
+    } else if (*join)
+      code = host::command_join(run_id, common.db, common.ledger_schema, take_up);
     else if (*revert)
       code = host::command_revert(run_id, dry_run, common.db, common.ledger_schema, json);
     else if (*runs)

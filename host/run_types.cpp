@@ -30,6 +30,31 @@ nlohmann::json RunStats::to_json() const {
           {"audit_events", audit_events}, {"ids_mapped", ids_mapped}};
 }
 
+RunStats& RunStats::operator+=(const RunStats& other) {
+  scanned += other.scanned;
+  patched += other.patched;
+  protected_fields += other.protected_fields;
+  inserted += other.inserted;
+  review += other.review;
+  errors += other.errors;
+  audit_events += other.audit_events;
+  ids_mapped += other.ids_mapped;
+  return *this;
+}
+
+RunStats RunStats::since(const RunStats& earlier) const {
+  RunStats delta;
+  delta.scanned = scanned - earlier.scanned;
+  delta.patched = patched - earlier.patched;
+  delta.protected_fields = protected_fields - earlier.protected_fields;
+  delta.inserted = inserted - earlier.inserted;
+  delta.review = review - earlier.review;
+  delta.errors = errors - earlier.errors;
+  delta.audit_events = audit_events - earlier.audit_events;
+  delta.ids_mapped = ids_mapped - earlier.ids_mapped;
+  return delta;
+}
+
 RunStats RunStats::from_json(const nlohmann::json& json) {
   RunStats stats;
   auto get = [&](const char* name) { return json.contains(name) ? json[name].get<long long>() : 0; };

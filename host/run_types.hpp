@@ -24,6 +24,9 @@ struct RunStats {
             audit_events = 0, ids_mapped = 0;
   nlohmann::json to_json() const;
   static RunStats from_json(const nlohmann::json& json);
+  RunStats& operator+=(const RunStats& other);
+  // What happened between `earlier` and this (a batch's share of a worker's counters).
+  RunStats since(const RunStats& earlier) const;
 };
 
 // A row the host can write back to: which table, and its key.

@@ -14,6 +14,20 @@
 
 namespace host {
 
+// How a run treats a live database (RECIPE_API.md section 10).
+struct OperatingOptions {
+  int workers = 1;
+  bool workers_given = false;  // resume keeps the recorded number unless given
+  long long lease_seconds = 60;
+  long long lock_timeout_ms = 2000;
+  long long statement_timeout_ms = 30000;
+  int retries = 10;
+  std::optional<double> max_rate;          // rows scanned per second, this process
+  std::optional<std::string> pause_when;   // overrides the recipe's pause_when
+  long long target_batch_ms = 1000;
+  std::string progress = "auto";           // auto | plain | off
+};
+
 struct RunOptions {
   std::string recipe_path;
   bool dry_run = false;
@@ -37,6 +51,7 @@ struct RunOptions {
   std::string resume_run_id;
   // `host resume`: the schemas the run's names resolved in when it started.
   std::optional<std::string> search_path;
+  OperatingOptions operating;
 };
 
 struct RunOutcome {
@@ -54,8 +69,18 @@ RunOutcome run_recipe(RunOptions options);
 // (empty when the recipe is sound); throws for a recipe that does not load.
 std::vector<std::string> check_recipe(const RunOptions& options);
 
-// Options of an earlier run, for `host resume`.
+// Options of an earlier run, for `host resume` and `host join`. `recipe_path`,
+// when given, replaces the recorded one (join --recipe); its content must be the run's.
 RunOptions resume_options(const std::string& run_id, const std::optional<std::string>& db,
-                          const std::string& ledger_schema);
+                          const std::string& ledger_schema,
+                          const std::optional<std::string>& recipe_path = std::nullopt);
+
+// `host join RUN_ID`: adds this process's workers to a running batch run until no
+// chunk is left. ok at once when the run has already finished; stopped when the
+// run was paused or cancelled meanwhile.
+// `recipe` replaces the recorded path; `max_rate` is this process's own.
+ExitCode join_run(const std::string& run_id, const std::optional<std::string>& db,
+                  const std::string& ledger_schema, const std::optional<std::string>& recipe,
+                  int workers, std::optional<double> max_rate);
 
 }  // namespace host

@@ -17,19 +17,25 @@ TableScan::TableScan(Database& database, const TableInfo& table, std::vector<std
       m_batch_size(batch_size),
       m_after(std::move(after)) {}
 
+std::string key_comparison(const TableInfo& table, const std::vector<std::string>& key,
+                           const char* op, const Params& values, Params& params) {
+  std::string left, right;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    const Column& column = table.require_column(key[i]);
+    params.push_back(values[i]);
+    left += (i ? ", t." : "t.") + quote_ident(column.name);
+    right += (i ? ", $" : "$") + std::to_string(params.size()) + "::" + column.cast_type;
+  }
+  return "(" + left + ") " + op + " (" + right + ")";
+}
+
 pqxx::result TableScan::next() {
   Params params;
   std::string predicate = render_filter(m_where, m_table, "t", params);
-  if (!m_after.empty()) {
-    std::string left, right;
-    for (size_t i = 0; i < m_key.size(); ++i) {
-      const Column& column = m_table.require_column(m_key[i]);
-      params.push_back(m_after[i]);
-      left += (i ? ", t." : "t.") + quote_ident(column.name);
-      right += (i ? ", $" : "$") + std::to_string(params.size()) + "::" + column.cast_type;
-    }
-    predicate = "(" + left + ") > (" + right + ") AND " + predicate;
-  }
+  if (!m_after.empty())
+    predicate = key_comparison(m_table, m_key, ">", m_after, params) + " AND " + predicate;
+  if (!m_upper.empty())
+    predicate = key_comparison(m_table, m_key, "<=", m_upper, params) + " AND " + predicate;
   std::string sql = "SELECT " + column_list(m_columns, "t") + " FROM " + m_table.qualified_name +
                     " t WHERE " + predicate + " ORDER BY " + column_list(m_key, "t") + " LIMIT " +
                     std::to_string(m_batch_size);

@@ -13,12 +13,22 @@ namespace host {
 class Database;
 struct TableInfo;
 
+// "(t.a, t.b) > ($1::int, $2::text)": a row comparison of the key against values
+// appended to `params`, in the key's own order and collation.
+std::string key_comparison(const TableInfo& table, const std::vector<std::string>& key,
+                           const char* op, const Params& values, Params& params);
+
 class TableScan {
  public:
   // `columns` must include the key columns. `after` resumes past that key.
   TableScan(Database& database, const TableInfo& table, std::vector<std::string> key,
             std::vector<std::string> columns, Filter where, long long batch_size,
             Params after = {});
+
+  // Ends the scan at this key (inclusive): a chunk's upper bound.
+  void set_upper(Params upper) { m_upper = std::move(upper); }
+  void set_batch_size(long long rows) { m_batch_size = rows; }
+  void set_after(Params after) { m_after = std::move(after); }
 
   // The next batch (empty when the scan is done). A SQL-string `where` the guard
   // refuses is a RecipeError.
@@ -35,6 +45,7 @@ class TableScan {
   Filter m_where;
   long long m_batch_size;
   Params m_after;
+  Params m_upper;
   QueryGuard m_guard;  // checks a SQL-string `where` (once per statement text)
 };
 

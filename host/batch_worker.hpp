@@ -1,0 +1,79 @@
+#pragma once
+// A worker of a batch run: on a connection and Lua state of its own, it claims a
+// chunk, then works through it batch by batch (renew the lease, scan, run `each`,
+// write with the ledger, record the chunk's progress, commit), trying a batch
+// again when the database asks for it (RECIPE_API.md section 10): contention is
+// retried after a backoff, a statement timeout splits the batch in halves, a lost
+// connection is re-opened. Then it claims the next chunk, until none is left.
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "host/chunk_leases.hpp"
+#include "host/retry_policy.hpp"
+#include "host/runner.hpp"
+
+namespace host {
+
+class RecipeSession;
+class Throttle;
+
+// What the workers of one process share.
+struct WorkerShared {
+  const RunOptions* options = nullptr;
+  std::string run_id;
+  std::string conninfo;
+  std::string recipe_source;
+  std::string recipe_hash;
+  std::string host_name;
+  std::optional<long long> fixed_batch_size;  // else it adapts to target_batch_ms
+  Throttle* throttle = nullptr;
+  // Set when a worker failed: the others stop after the batch in flight.
+  std::atomic<bool> failed{false};
+  std::atomic<long long> retries{0};  // of this process, for a failure's report
+};
+
+class BatchWorker {
+ public:
+  BatchWorker(WorkerShared& shared, int number);
+  ~BatchWorker();
+  BatchWorker(const BatchWorker&) = delete;
+  BatchWorker& operator=(const BatchWorker&) = delete;
+
+  // Works until no chunk of the run is left, or the run is asked to stop, or it
+  // fails (the exception leaves; the committed batches stay).
+  void run();
+  const std::string& id() const { return m_id; }
+
+ private:
+  enum class Outcome { committed, lease_lost, stop_requested };
+  struct Attempt {
+    Outcome outcome = Outcome::committed;
+    long long rows = 0;
+    bool chunk_done = false;
+  };
+
+  bool should_stop() const;
+  void work_on(Chunk& chunk);
+  Attempt attempt(Chunk& chunk, long long rows);
+  void recover(Failure failure, int tries);
+  long long next_batch_size(long long size, long long rows, std::chrono::milliseconds took) const;
+  std::string range_text() const;
+  void sleep_unless_stopped(std::chrono::milliseconds duration) const;
+
+  WorkerShared& m_shared;
+  std::string m_id;
+  std::unique_ptr<RecipeSession> m_session;
+  std::unique_ptr<ChunkLeases> m_leases;
+  Backoff m_backoff;
+  long long m_batch_size;
+  long long m_retries_unrecorded = 0;
+  std::size_t m_modules_recorded = 0;  // modules whose hashes the run's row holds
+  // The key range of the batch last tried, for the message when tries run out.
+  Params m_range_from, m_range_to;
+  bool m_range_from_inclusive = false;
+};
+
+}  // namespace host

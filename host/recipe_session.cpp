@@ -1,0 +1,414 @@
+#include "host/recipe_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <lua.hpp>
+
+#include "bindings/lua_value.hpp"
+#include "bindings/primitives.hpp"
+#include "bindings/verify_helpers.hpp"
+#include "host/audit_file.hpp"
+#include "host/catalog.hpp"
+#include "host/crash_point.hpp"
+#include "host/database.hpp"
+#include "host/ledger.hpp"
+#include "host/query_guard.hpp"
+#include "host/report.hpp"
+
+namespace host {
+
+namespace {
+
+constexpr std::size_t k_id_cache_limit = 200000;
+
+}  // namespace
+
+RecipeSession::RecipeSession(const RunOptions& options, std::string conninfo, std::string source)
+    : m_options(options), m_conninfo(std::move(conninfo)), m_source_text(std::move(source)) {}
+
+RecipeSession::~RecipeSession() = default;
+
+std::string RecipeSession::restore_source_paths(const std::string& message) const {
+  return m_sandbox ? m_sandbox->restore_source_paths(message) : message;
+}
+
+void RecipeSession::open_audit_file(const std::string& run_id) {
+  m_audit_file = std::make_unique<AuditFile>(m_options.audit_file, run_id, m_recipe.name,
+                                             m_options.dry_run ? "dry-run" : "commit");
+}
+
+void RecipeSession::load() {
+  m_database = std::make_unique<Database>(m_conninfo);
+  // Every statement of the run, the recipe's own included, so that the run never
+  // blocks the application for long.
+  m_database->configure("SELECT set_config('lock_timeout', $1, false)",
+                        {std::to_string(m_options.operating.lock_timeout_ms)});
+  m_database->configure("SELECT set_config('statement_timeout', $1, false)",
+                        {std::to_string(m_options.operating.statement_timeout_ms)});
+  // A resumed or joined run resolves names as the run did when it started.
+  if (m_options.search_path)
+    m_database->configure("SELECT set_config('search_path', $1, false)", {*m_options.search_path});
+  m_catalog = std::make_unique<Catalog>(*m_database);
+  m_ledger = std::make_unique<Ledger>(*m_database, m_options.ledger_schema);
+  m_sandbox = std::make_unique<Sandbox>(m_options.limits);
+  const RunOptions& options = m_options;
+  m_sandbox->set_abandon_handler([this, &options](const std::string& message) {
+    nlohmann::json report = {
+        {"run_id", m_context.run_id.empty() ? nlohmann::json() : nlohmann::json(m_context.run_id)},
+        {"recipe", m_recipe.name},
+        {"recipe_path", options.recipe_path},
+        {"status", "failed"},
+        {"error", message},
+        {"stats", m_context.stats.to_json()}};
+    for (const auto& path : options.report_paths) write_report(report, path);
+  });
+  m_context.database = m_database.get();
+  m_context.catalog = m_catalog.get();
+  m_context.ledger = m_ledger.get();
+  m_context.min_confidence = m_options.min_confidence;
+  m_context.vars = m_options.vars;
+  m_context.log = [this](bool warning, const std::string& line) {
+    if (warning)
+      spdlog::warn("[{}] {}", m_context.recipe_name, line);
+    else
+      spdlog::info("[{}] {}", m_context.recipe_name, line);
+  };
+  install_primitives(*m_sandbox, m_context);
+  install_verify_helpers(*m_sandbox, m_context);
+  std::vector<std::string> folders;
+  std::string recipe_folder = std::filesystem::path(m_options.recipe_path).parent_path().string();
+  folders.push_back(recipe_folder.empty() ? "." : recipe_folder);
+  for (const auto& lib : m_options.libs) folders.push_back(lib);
+  folders.push_back(stdlib_folder());
+  install_module_loader(*m_sandbox, folders, &m_modules);
+  // The recipe file may read (read, read_all, query) while it loads; nothing it
+  // does is kept.
+  m_database->begin();
+  try {
+    m_recipe = load_recipe_text(*m_sandbox, m_options.recipe_path, m_source_text);
+  } catch (...) {
+    if (m_database->in_transaction()) m_database->rollback();
+    throw;
+  }
+  m_database->rollback();
+  m_context.recipe_name = m_recipe.name;
+}
+
+void RecipeSession::refuse_protected_target(const TableInfo& table) const {
+  // A forged ledger row would make `host revert` write whatever it names.
+  if (table.schema == m_ledger->schema())
+    throw RecipeError("writes: '" + table.display_name + "' is in the ledger schema '" +
+                      m_ledger->schema() + "', which only the host writes");
+}
+
+std::string RecipeSession::resolved_search_path() {
+  // The schemas the names resolved in, not the setting's text: "$user" and a
+  // schema created later must not change what a resume or join resolves.
+  return m_database
+      ->exec(
+          "SELECT coalesce(string_agg(quote_ident(s), ', ' ORDER BY o), '') "
+          "FROM unnest(current_schemas(false)) WITH ORDINALITY AS x(s, o)")[0][0]
+      .c_str();
+}
+
+nlohmann::json RecipeSession::recorded_writes() const {
+  nlohmann::json writes = nlohmann::json::object();
+  for (const auto& [table, columns] : m_context.allowed_writes)
+    writes[table] = std::vector<std::string>(columns.begin(), columns.end());
+  return writes;
+}
+
+nlohmann::json RecipeSession::modules_json() const {
+  nlohmann::json modules = nlohmann::json::object();
+  for (const auto& [name, module] : m_modules)
+    modules[name] = {{"path", module.path}, {"hash", module.hash}};
+  return modules;
+}
+
+std::vector<std::string> RecipeSession::validate() {
+  std::vector<std::string> problems;
+  // The probes of `where` values and SQL need savepoints, hence a transaction;
+  // nothing they do is kept.
+  m_database->begin();
+  auto attempt = [&](const std::function<void()>& step) {
+    try {
+      step();
+    } catch (const RecipeError& e) {
+      problems.push_back(e.what());
+    } catch (const DatabaseError& e) {
+      problems.push_back(e.what());
+    }
+  };
+  if (m_recipe.table) {
+    attempt([&] {
+      m_source = &m_catalog->table(*m_recipe.table);
+      m_context.query_guard.check_relation(*m_database, *m_source, "table");
+      m_key = m_recipe.key.empty() ? m_source->primary_key : m_recipe.key;
+      if (m_key.empty())
+        throw RecipeError("table '" + *m_recipe.table +
+                          "' has no primary key; set the recipe's key");
+      // A keyset scan over a key that repeats skips rows and hands a row values
+      // computed from another; one that may be NULL never reaches those rows.
+      m_source->require_row_identity(m_key, m_recipe.key.empty() ? "the scan key" : "key",
+                                     KeyUse::scan);
+      m_columns = m_recipe.columns.empty() ? m_source->column_names() : m_recipe.columns;
+      for (const auto& c : m_columns) m_source->require_column(c);
+      for (const auto& k : m_key)
+        if (std::find(m_columns.begin(), m_columns.end(), k) == m_columns.end())
+          m_columns.push_back(k);
+      for (const auto& condition : m_recipe.where.conditions) {
+        const Column& column = m_source->require_column(condition.column);
+        for (const auto& value : condition.values) {
+          if (!value) continue;
+          m_database->savepoint("host_check");
+          try {
+            m_database->exec("SELECT $1::" + column.cast_type, {value});
+            m_database->release("host_check");
+          } catch (const DatabaseError& e) {
+            m_database->rollback_to("host_check");
+            m_database->release("host_check");
+            throw RecipeError("where." + condition.column + ": " + e.what());
+          }
+        }
+      }
+      if (m_recipe.where.sql) {
+        Params params;
+        exec_recipe_sql(*m_database, m_context.query_guard,
+                        "SELECT 1 FROM " + m_source->qualified_name + " t WHERE " +
+                            render_filter(m_recipe.where, *m_source, "t", params) + " LIMIT 0",
+                        params, "where");
+      }
+    });
+  }
+  for (const auto& entry : m_recipe.writes) {
+    // Named, not a structured binding: C++17 lambdas cannot capture those.
+    const std::string& target = entry.first;
+    const auto& columns = entry.second;
+    attempt([&] {
+      auto parts = split_qualified_name(target);
+      if (parts.size() == 2 && parts[0] == m_ledger->schema())
+        throw RecipeError("writes: '" + target + "' is in the ledger schema '" +
+                          m_ledger->schema() + "', which only the host writes");
+      const TableInfo& table = m_catalog->table(target);
+      refuse_protected_target(table);
+      m_context.query_guard.check_writable(*m_database, table);
+      auto& allowed = m_context.allowed_writes[table.qualified_name];
+      for (const auto& column : columns) {
+        if (column != "*" && table.require_column(column).generated)
+          throw RecipeError("writes: column '" + column + "' of table '" + target +
+                            "' is generated: PostgreSQL computes it, nothing may write it");
+        allowed.insert(column);
+      }
+    });
+  }
+  m_database->rollback();
+  return problems;
+}
+
+void RecipeSession::resume(RowTask& task, int arguments) {
+  m_context.current_row = task.index;
+  m_context.current_identity = task.identity;
+  m_sandbox->set_activity(task.identity->description);
+  m_sandbox->arm_deadline();
+  int status = lua_resume(task.thread, arguments);
+  m_sandbox->disarm_deadline();
+  if (m_context.fatal) std::rethrow_exception(m_context.fatal);
+  if (m_sandbox->limit_breached()) {
+    ++m_context.stats.errors;
+    throw RecipeError(m_recipe.path + ": " + m_sandbox->breach_message() + " while processing " +
+                      task.identity->description);
+  }
+  if (status == LUA_YIELD) {
+    bool waiting = !m_context.pending.empty() && m_context.pending.back().thread == task.thread;
+    if (!waiting) {
+      status = LUA_ERRRUN;
+      std::string position = current_position(task.thread);
+      lua_pushstring(task.thread,
+                     ((position.empty() ? m_recipe.path + ":" : position) +
+                      " each must not yield (coroutine.yield outside a coroutine of the "
+                      "recipe's own)")
+                         .c_str());
+    }
+  }
+  if (status == 0 || status == LUA_YIELD) return;
+  std::string message =
+      error_text(task.thread, -1, m_recipe.path) + " [" + task.identity->description + "]";
+  if (!m_recipe.skip_failed_rows) {
+    ++m_context.stats.errors;  // the row that stopped the run
+    throw RecipeError(message);
+  }
+  m_context.writes.drop_row(task.index);
+  m_failed_rows.push_back({task.identity->key, message});
+  ++m_context.stats.errors;
+}
+
+void RecipeSession::answer_pending(std::vector<RowTask>& tasks) {
+  auto pending = std::move(m_context.pending);
+  m_context.pending.clear();
+  std::vector<const ReadRequest*> reads;
+  std::vector<std::size_t> read_positions;
+  std::map<std::string, std::vector<std::string>> legacy_by_entity;
+  for (std::size_t i = 0; i < pending.size(); ++i) {
+    if (pending[i].kind == PendingCall::Kind::read) {
+      reads.push_back(&pending[i].read);
+      read_positions.push_back(i);
+    } else {
+      legacy_by_entity[pending[i].entity].push_back(pending[i].legacy_id);
+    }
+  }
+  std::vector<ReadAnswer> answers = answer_reads(*m_database, reads);
+  std::vector<const ReadAnswer*> answer_of(pending.size(), nullptr);
+  for (std::size_t r = 0; r < reads.size(); ++r) answer_of[read_positions[r]] = &answers[r];
+  if (m_context.id_cache.size() > k_id_cache_limit) m_context.id_cache.clear();
+  // Conflicts go back to the calls, so the error names the recipe line and row.
+  std::map<std::string, std::string> conflicts;  // entity '\x1f' legacy -> problem
+  for (const auto& [entity, legacy_ids] : legacy_by_entity) {
+    std::map<std::string, std::string> entity_conflicts;
+    auto ids = resolve_ids(*m_database, *m_ledger, m_context.run_id, entity, legacy_ids,
+                           m_context.stats.ids_mapped, &entity_conflicts);
+    for (const auto& [legacy, uuid] : ids) m_context.id_cache[entity + '\x1f' + legacy] = uuid;
+    for (const auto& [legacy, problem] : entity_conflicts)
+      conflicts[entity + '\x1f' + legacy] = problem;
+  }
+  std::map<lua_State*, RowTask*> task_of;
+  for (auto& task : tasks) task_of[task.thread] = &task;
+  for (std::size_t i = 0; i < pending.size(); ++i) {
+    const PendingCall& call = pending[i];
+    int pushed;
+    if (call.kind == PendingCall::Kind::read) {
+      pushed = push_read_answer(call.thread, m_context, call, *answer_of[i]);
+    } else if (auto conflict = conflicts.find(call.entity + '\x1f' + call.legacy_id);
+               conflict != conflicts.end()) {
+      lua_pushboolean(call.thread, 0);
+      lua_pushlstring(call.thread, conflict->second.data(), conflict->second.size());
+      pushed = 2;
+    } else {
+      const std::string& uuid = m_context.id_cache.at(call.entity + '\x1f' + call.legacy_id);
+      lua_pushboolean(call.thread, 1);
+      lua_pushlstring(call.thread, uuid.data(), uuid.size());
+      pushed = 2;
+    }
+    resume(*task_of.at(call.thread), pushed);
+  }
+}
+
+void RecipeSession::process_rows(std::size_t count, const RowPusher& push_row) {
+  lua_State* L = m_sandbox->state();
+  reset_row_registry(L, m_context);
+  m_context.row_threads.clear();
+  m_context.pending.clear();
+  int top = lua_gettop(L);
+  lua_createtable(L, static_cast<int>(count), 0);  // keeps the row threads alive
+  int anchor = lua_gettop(L);
+  std::vector<RowTask> tasks(count);
+  m_context.writes_enabled = true;
+  for (std::size_t i = 0; i < count; ++i) {
+    RowTask& task = tasks[i];
+    task.thread = lua_newthread(L);
+    lua_rawseti(L, anchor, static_cast<int>(i + 1));
+    task.index = i;
+    m_context.row_threads.insert(task.thread);
+    lua_rawgeti(task.thread, LUA_REGISTRYINDEX, m_recipe.each_ref);
+    push_row(task.thread, i, task);
+    ++m_context.stats.scanned;
+    resume(task, 1);
+  }
+  while (!m_context.pending.empty()) answer_pending(tasks);
+  m_context.writes_enabled = false;
+  m_context.row_threads.clear();
+  m_context.current_identity = RunContext::outside_rows();
+  lua_settop(L, top);
+}
+
+void RecipeSession::run_verify() {
+  if (m_recipe.verify_ref == -2) return;
+  lua_State* L = m_sandbox->state();
+  int top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, m_recipe.verify_ref);
+  m_sandbox->set_activity("verify");
+  m_sandbox->arm_deadline();
+  int status = lua_pcall(L, 0, 0, 0);
+  m_sandbox->disarm_deadline();
+  if (m_context.fatal) std::rethrow_exception(m_context.fatal);
+  if (status != 0) {
+    std::string message = m_sandbox->limit_breached()
+                              ? m_recipe.path + ": " + m_sandbox->breach_message() + " in verify"
+                              : error_text(L, -1, m_recipe.path);
+    lua_settop(L, top);
+    throw RecipeError(message + " [verify]");
+  }
+  lua_settop(L, top);
+}
+
+pqxx::result RecipeSession::scan_next(TableScan& scan) {
+  try {
+    return scan.next();
+  } catch (const DatabaseError& e) {
+    // Data (22), read-only (25) and syntax or name (42) errors come from the
+    // recipe's SQL; anything else (locks, timeouts, permissions) is the database's.
+    const std::string& state = e.sqlstate();
+    bool from_filter =
+        state.rfind("22", 0) == 0 || state.rfind("25", 0) == 0 || state.rfind("42", 0) == 0;
+    if (!m_recipe.where.sql || !from_filter) throw;
+    throw RecipeError(m_recipe.path + ": where: " + e.what());
+  }
+}
+
+void RecipeSession::process_scanned(const pqxx::result& rows, std::size_t count) {
+  process_rows(count, [&](lua_State* thread, std::size_t i, RowTask& task) {
+    push_result_row(thread, m_context, rows, static_cast<int>(i), 0, m_source, m_key);
+    Params key;
+    for (const auto& k : m_key) {
+      const auto& field = field_named(rows[static_cast<int>(i)], k);
+      key.push_back(field.is_null() ? Param{} : Param{field.c_str()});
+    }
+    task.identity = std::make_shared<const RowIdentity>(
+        RowIdentity{key_json(m_source, m_key, key), "row " + describe_key(m_key, key)});
+  });
+}
+
+void RecipeSession::flush_batch(int batch, long long& sequence, FlushIsolation isolation) {
+  std::size_t failed_before = m_failed_rows.size();
+  FlushResult flushed;
+  try {
+    flushed = m_context.writes.flush(*m_database, *m_ledger, m_context.run_id, batch, sequence,
+                                     m_recipe.skip_failed_rows ? &m_failed_rows : nullptr,
+                                     isolation);
+  } catch (const RecipeError&) {
+    ++m_context.stats.errors;  // a value the database refused stopped the run
+    throw;
+  }
+  m_context.stats.patched += flushed.patched;
+  m_context.stats.protected_fields += flushed.protected_fields;
+  m_context.stats.inserted += flushed.inserted;
+  m_context.stats.errors += static_cast<long long>(m_failed_rows.size() - failed_before);
+  for (const auto& [where, count] : flushed.protected_by_column)
+    m_context.protected_by_column[where] += count;
+  crash_point("batch_flushed");
+  record_events(sequence);
+  m_ledger->record_failed_rows(m_context.run_id, sequence, m_failed_rows);
+  m_failed_rows.clear();
+}
+
+void RecipeSession::record_events(long long& sequence) {
+  m_ledger->record_reviews(m_context.run_id, sequence, m_context.reviews);
+  m_ledger->record_audit(m_context.run_id, sequence, m_context.audit);
+  if (m_audit_file) m_audit_file->stage(m_context.audit);
+  m_context.reviews.clear();
+  m_context.audit.clear();
+}
+
+void RecipeSession::discard_batch() {
+  m_context.writes.clear();
+  m_context.reviews.clear();
+  m_context.audit.clear();
+  m_context.pending.clear();
+  m_failed_rows.clear();
+  // Ids mapped by the rolled-back transaction are not in the ledger.
+  m_context.id_cache.clear();
+  if (m_audit_file) m_audit_file->discard();
+}
+
+}  // namespace host

@@ -1,0 +1,114 @@
+#pragma once
+// One recipe, loaded and checked, on one connection: the sandboxed Lua state, the
+// context its primitives reach, and the machinery that runs `each` over a batch of
+// rows with their reads answered set-at-a-time. A Lua state and a connection
+// serve one thread, so every worker of a run has a session of its own, and so
+// does the run's lifecycle (for loading, verify and the report).
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bindings/module_loader.hpp"
+#include "bindings/recipe.hpp"
+#include "bindings/run_context.hpp"
+#include "bindings/sandbox.hpp"
+#include "host/table_scan.hpp"
+#include "host/runner.hpp"
+
+struct lua_State;
+
+namespace host {
+
+class AuditFile;
+class Catalog;
+class Database;
+class Ledger;
+
+// Runs the work of one source row in its own coroutine, so that its reads can wait
+// for the batch's set-at-a-time answer.
+struct RowTask {
+  lua_State* thread = nullptr;
+  std::size_t index = 0;
+  std::shared_ptr<const RowIdentity> identity = RunContext::outside_rows();
+};
+
+using RowPusher = std::function<void(lua_State*, std::size_t, RowTask&)>;
+
+class RecipeSession {
+ public:
+  // `source` is the recipe file's text, read once by the run, so that every
+  // session of a run runs the same recipe even if the file changes meanwhile.
+  RecipeSession(const RunOptions& options, std::string conninfo, std::string source);
+  ~RecipeSession();
+  RecipeSession(const RecipeSession&) = delete;
+  RecipeSession& operator=(const RecipeSession&) = delete;
+
+  // Connects (with the run's timeouts and search_path) and loads the recipe.
+  void load();
+  // Checks the source table, key, columns, filters and writes against the catalog;
+  // returns the problems found (empty when sound).
+  std::vector<std::string> validate();
+
+  // Runs `each` for `count` rows pushed by `push_row`, answering their reads.
+  void process_rows(std::size_t count, const RowPusher& push_row);
+  // The next batch of `scan`; an error the recipe's `where` SQL caused is a RecipeError.
+  pqxx::result scan_next(TableScan& scan);
+  // The same for the first `count` rows of a scan of the source table.
+  void process_scanned(const pqxx::result& rows, std::size_t count);
+  // Sends what the batch queued, with its ledger rows, review items, audit events
+  // and failed rows, numbered from `sequence`; adds to the counters.
+  void flush_batch(int batch, long long& sequence, FlushIsolation isolation);
+  void run_verify();
+  // Moves the review items and audit events gathered since the last call to the
+  // ledger (and the audit file's spool), numbering them from `sequence`.
+  void record_events(long long& sequence);
+  // Forgets what the rows of a batch that is rolled back left behind.
+  void discard_batch();
+
+  std::string restore_source_paths(const std::string& message) const;
+  // The schemas the recipe's names resolved in, for resume and join.
+  std::string resolved_search_path();
+  nlohmann::json recorded_writes() const;
+  nlohmann::json modules_json() const;
+
+  Database& database() { return *m_database; }
+  Catalog& catalog() { return *m_catalog; }
+  Ledger& ledger() { return *m_ledger; }
+  RunContext& context() { return m_context; }
+  const Recipe& recipe() const { return m_recipe; }
+  const LoadedModules& modules() const { return m_modules; }
+  std::vector<FailedRow>& failed_rows() { return m_failed_rows; }
+  AuditFile* audit_file() { return m_audit_file.get(); }
+  void open_audit_file(const std::string& run_id);
+
+  // Set by validate(): the source table (nullptr for input recipes), scan key and columns.
+  const TableInfo* source() const { return m_source; }
+  const std::vector<std::string>& key() const { return m_key; }
+  const std::vector<std::string>& columns() const { return m_columns; }
+
+ private:
+  void refuse_protected_target(const TableInfo& table) const;
+  void resume(RowTask& task, int arguments);
+  void answer_pending(std::vector<RowTask>& tasks);
+
+  const RunOptions& m_options;
+  std::string m_conninfo;
+  std::string m_source_text;
+  std::unique_ptr<Database> m_database;
+  std::unique_ptr<Catalog> m_catalog;
+  std::unique_ptr<Ledger> m_ledger;
+  std::unique_ptr<Sandbox> m_sandbox;
+  LoadedModules m_modules;
+  std::unique_ptr<AuditFile> m_audit_file;
+  RunContext m_context;
+  Recipe m_recipe;
+  const TableInfo* m_source = nullptr;
+  std::vector<std::string> m_key;
+  std::vector<std::string> m_columns;
+  std::vector<FailedRow> m_failed_rows;
+};
+
+}  // namespace host
