@@ -13,6 +13,7 @@
 #include "host/exact_fit.hpp"
 #include "host/ledger.hpp"
 #include "host/query_guard.hpp"
+#include "host/retry_policy.hpp"
 #include "host/sql_text.hpp"
 #include "host/uuid5.hpp"
 
@@ -45,6 +46,10 @@ int guarded(lua_State* L, Body body) {
     } catch (const RecipeError& e) {
       message = e.what();
     } catch (const DatabaseError& e) {
+      // A lock timeout, deadlock or statement timeout has aborted the batch's
+      // transaction whatever the recipe does with the error: the batch is tried again.
+      if (classify_failure(std::current_exception()) != Failure::fatal)
+        context.fatal = std::current_exception();
       message = e.what();
     } catch (const DatabaseUnreachable& e) {
       context.fatal = std::current_exception();

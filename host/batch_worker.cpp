@@ -82,18 +82,37 @@ void BatchWorker::run() {
   m_leases = std::make_unique<ChunkLeases>(m_session->database(), m_session->ledger(),
                                            m_shared.run_id, m_id, options.operating.lease_seconds);
   m_leases->register_worker(m_shared.host_name, getpid());
+  int lost = 0;  // connections lost in a row between chunks
   while (!should_stop()) {
-    std::optional<Chunk> chunk = m_leases->claim();
-    if (!chunk) {
-      if (m_leases->all_done()) return;
-      // Chunks are held by other workers: wait, in case one of them dies.
-      StopSignal::request(m_leases->stop_request());
-      sleep_unless_stopped(std::chrono::milliseconds(1000));
+    std::optional<Chunk> chunk;
+    try {
+      chunk = m_leases->claim();
+      if (!chunk) {
+        if (m_leases->all_done()) return;
+        // Chunks are held by other workers: wait, in case one of them dies.
+        StopSignal::request(m_leases->stop_request());
+        sleep_unless_stopped(std::chrono::milliseconds(1000));
+        continue;
+      }
+      lost = 0;
+    } catch (const DatabaseUnreachable& e) {
+      if (++lost > options.operating.retries) throw;
+      spdlog::warn("worker {}: {}; re-opening the connection", m_id, e.what());
+      sleep_unless_stopped(m_backoff.delay(lost));
+      try {
+        m_session->database().reconnect();
+      } catch (const DatabaseUnreachable&) {
+        // Tried again on the next round, until the tries run out.
+      }
       continue;
     }
     work_on(*chunk);
   }
-  StopSignal::request(m_leases->stop_request());
+  try {
+    StopSignal::request(m_leases->stop_request());
+  } catch (const DatabaseUnreachable&) {
+    // Stopping anyway; the request, if any, is seen by the run's starter.
+  }
 }
 
 void BatchWorker::work_on(Chunk& chunk) {

@@ -114,6 +114,7 @@ class Run {
   RunOutcome finish();
   RunOutcome stopped(StopKind kind);
   void show_progress(bool final);
+  void reconnect_if_lost();
   nlohmann::json build_report(const std::string& status, const std::string& error);
   nlohmann::json timing_json() const;
   void record_failure(const std::string& message);
@@ -556,6 +557,12 @@ void Run::show_progress(bool final) {
     if (final || now - m_last_totals >= std::chrono::seconds(1)) {
       try {
         m_totals = chunk_totals(database(), ledger(), context().run_id);
+      } catch (const DatabaseUnreachable&) {
+        try {
+          database().reconnect();
+        } catch (const std::exception&) {
+          // Progress is best effort; finishing the run tries again.
+        }
       } catch (const std::exception&) {
         // Progress is best effort; the run's own statements report real trouble.
       }
@@ -584,6 +591,17 @@ void Run::show_progress(bool final) {
     m_progress->update(snapshot, now);
 }
 
+void Run::reconnect_if_lost() {
+  // The lifecycle's connection sits idle while the workers work; an administrator
+  // may have ended it meanwhile. The workers' commits are what count.
+  try {
+    database().exec("SELECT 1");
+  } catch (const DatabaseUnreachable& e) {
+    spdlog::warn("{}; re-opening the connection", e.what());
+    database().reconnect();
+  }
+}
+
 RunOutcome Run::stopped(StopKind kind) {
   std::string status = stop_status(kind);
   if (!m_commit_per_batch) {
@@ -598,6 +616,7 @@ RunOutcome Run::stopped(StopKind kind) {
     std::cerr << "host: stopped; everything was rolled back" << std::endl;
     return {ExitCode::stopped, report};
   }
+  if (m_chunked) reconnect_if_lost();
   database().begin();
   if (m_chunked) {
     gather_chunk_totals();
@@ -625,6 +644,7 @@ RunOutcome Run::stopped(StopKind kind) {
 }
 
 RunOutcome Run::finish() {
+  if (m_chunked) reconnect_if_lost();
   if (m_commit_per_batch) database().begin();
   if (m_chunked) {
     gather_chunk_totals();
