@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <lua.hpp>
+#include <thread>
 
 #include "bindings/lua_value.hpp"
 #include "host/audit_file.hpp"
@@ -26,6 +27,7 @@
 #include "host/recipe_session.hpp"
 #include "host/report.hpp"
 #include "host/report_breakdown.hpp"
+#include "host/retry_policy.hpp"
 #include "host/run_lock.hpp"
 #include "host/stop_signal.hpp"
 #include "host/table_scan.hpp"
@@ -454,7 +456,10 @@ void Run::work_sequentially(nlohmann::json checkpoint) {
     m_input->skip(checkpoint["records"].get<long long>());
   }
   long long batch_number = checkpoint.value("batches", 0LL);
+  // One transaction for everything, unless each batch commits (an input file in
+  // batch mode: a table in batch mode is worked in chunks).
   if (!m_commit_per_batch) database().begin();
+  Backoff backoff;
   for (;;) {
     if (StopSignal::requested() != StopKind::none) {
       if (!m_commit_per_batch) database().rollback();
@@ -466,59 +471,108 @@ void Run::work_sequentially(nlohmann::json checkpoint) {
     long long remaining = m_options.limit ? *m_options.limit - run.stats.scanned : m_batch_size;
     if (remaining <= 0) break;
     std::size_t wanted = static_cast<std::size_t>(std::min(remaining, m_batch_size));
-    if (m_commit_per_batch) database().begin();
+    pqxx::result rows;
+    std::vector<InputRecord> records;
     std::size_t count = 0;
     if (scan) {
-      pqxx::result rows = session.scan_next(*scan);
+      rows = session.scan_next(*scan);
       count = std::min<std::size_t>(rows.size(), wanted);
-      if (count > 0) {
-        session.process_scanned(rows, count);
-        auto last = nlohmann::json::array();
-        for (const auto& k : session.key()) {
-          const auto& field = field_named(rows[static_cast<int>(count - 1)], k);
-          last.push_back(field.is_null() ? nlohmann::json() : nlohmann::json(field.c_str()));
-        }
-        checkpoint["after"] = last;
-      }
     } else {
-      auto records = m_input->next(wanted);
+      records = m_input->next(wanted);
       count = records.size();
-      if (count > 0)
-        session.process_rows(count, [&](lua_State* thread, std::size_t i, RowTask& task) {
-          push_json(thread, records[i].fields);
-          task.identity = std::make_shared<const RowIdentity>(RowIdentity{
-              {{"input", *session.recipe().input}, {"line", records[i].line}},
-              "record " + m_input->path() + ":" + std::to_string(records[i].line)});
-        });
-      checkpoint["records"] = checkpoint.value("records", 0LL) + static_cast<long long>(count);
     }
-    if (count == 0) {
-      if (m_commit_per_batch) database().commit();
-      break;
-    }
+    if (count == 0) break;
     ++batch_number;
-    m_timing.add_batch(static_cast<long long>(count));
-    crash_point("batch_processed");
-    bool isolate = m_commit_per_batch || m_flush_savepoints < k_atomic_flush_savepoints;
-    if (isolate && !run.writes.empty()) ++m_flush_savepoints;
-    session.flush_batch(static_cast<int>(batch_number), m_sequence,
-                        isolate ? FlushIsolation::savepoint : FlushIsolation::none);
-    checkpoint["batches"] = batch_number;
-    if (m_commit_per_batch) {
-      checkpoint["modules"] = session.modules_json();  // a module required in `each` loads late
-      checkpoint["stats"] = run.stats.to_json();
-      checkpoint["protected_by_column"] = protected_json(run.protected_by_column);
-      ledger().update_progress(run.run_id, checkpoint, run.stats.to_json());
-      crash_point("batch_checkpointed");
-      database().commit();
-      crash_point("batch_committed");
-      session.audit_file()->publish();
+    // The input's records are kept, so that a batch the database rolled back
+    // (lock timeout, deadlock, lost connection) can be tried again as it was.
+    for (int tries = 0;;) {
+      RunStats stats_before = run.stats;
+      auto protected_before = run.protected_by_column;
+      nlohmann::json checkpoint_before = checkpoint;
+      try {
+        if (m_commit_per_batch) database().begin();
+        if (scan) {
+          session.process_scanned(rows, count);
+          auto last = nlohmann::json::array();
+          for (const auto& k : session.key()) {
+            const auto& field = field_named(rows[static_cast<int>(count - 1)], k);
+            last.push_back(field.is_null() ? nlohmann::json() : nlohmann::json(field.c_str()));
+          }
+          checkpoint["after"] = last;
+        } else {
+          session.process_rows(count, [&](lua_State* thread, std::size_t i, RowTask& task) {
+            push_json(thread, records[i].fields);
+            task.identity = std::make_shared<const RowIdentity>(RowIdentity{
+                {{"input", *session.recipe().input}, {"line", records[i].line}},
+                "record " + m_input->path() + ":" + std::to_string(records[i].line)});
+          });
+          checkpoint["records"] = checkpoint.value("records", 0LL) + static_cast<long long>(count);
+        }
+        crash_point("batch_processed");
+        bool isolate = m_commit_per_batch || m_flush_savepoints < k_atomic_flush_savepoints;
+        if (isolate && !run.writes.empty()) ++m_flush_savepoints;
+        session.flush_batch(static_cast<int>(batch_number), m_sequence,
+                            isolate ? FlushIsolation::savepoint : FlushIsolation::none);
+        checkpoint["batches"] = batch_number;
+        if (m_commit_per_batch) {
+          checkpoint["modules"] = session.modules_json();  // a module required in `each` loads late
+          checkpoint["stats"] = run.stats.to_json();
+          checkpoint["protected_by_column"] = protected_json(run.protected_by_column);
+          ledger().update_progress(run.run_id, checkpoint, run.stats.to_json());
+          crash_point("batch_checkpointed");
+          database().commit();
+          crash_point("batch_committed");
+          session.audit_file()->publish();
+        }
+        break;
+      } catch (...) {
+        std::exception_ptr error = std::current_exception();
+        Failure failure = classify_failure(error);
+        // Only a batch of its own can be tried again: an atomic run's transaction is lost.
+        if (!m_commit_per_batch || failure == Failure::fatal) throw;
+        try {
+          if (database().in_transaction()) database().rollback();
+        } catch (const std::exception&) {
+          // A lost connection has rolled back on the server.
+        }
+        session.discard_batch();
+        run.stats = stats_before;
+        run.protected_by_column = protected_before;
+        checkpoint = checkpoint_before;
+        ++m_timing.retries;
+        std::string range = records.empty() ? "rows"
+                                            : "records " + m_input->path() + ":" +
+                                                  std::to_string(records.front().line) + " to " +
+                                                  std::to_string(records.back().line);
+        if (++tries > m_options.operating.retries) {
+          try {
+            std::rethrow_exception(error);
+          } catch (const DatabaseError& e) {
+            throw DatabaseError("batch of " + range + " failed " + std::to_string(tries) +
+                                    " times (SQLSTATE " + e.sqlstate() + "): " + e.what() +
+                                    "; the run can be resumed: host resume " + run.run_id,
+                                e.sqlstate());
+          }
+        }
+        spdlog::warn("batch of {} failed, try {} of {}", range, tries + 1,
+                     m_options.operating.retries + 1);
+        std::this_thread::sleep_for(backoff.delay(tries));
+        if (failure == Failure::connection_lost) {
+          try {
+            database().reconnect();
+          } catch (const DatabaseUnreachable& e) {
+            spdlog::warn("could not re-open the connection: {}", e.what());
+          }
+        }
+      }
     }
+    m_timing.add_batch(static_cast<long long>(count));
     if (m_throttle) m_throttle->account(static_cast<long long>(count));
     show_progress(false);
     if (scan && count < wanted) break;
   }
-  if (!m_commit_per_batch && StopSignal::requested() != StopKind::none) database().rollback();
+  if (m_commit_per_batch) return;
+  if (StopSignal::requested() != StopKind::none) database().rollback();
 }
 
 void Run::work_in_chunks() {
