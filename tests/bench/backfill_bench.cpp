@@ -1,4 +1,4 @@
-// The backfill benchmark of issue 7: the same backfill done six ways, side by side
+// The backfill benchmark of issue 7: the same backfill done seven ways, side by side
 // in one run, on a throwaway cluster with PostgreSQL's durable defaults (fsync,
 // synchronous_commit and full_page_writes on).
 //
@@ -15,6 +15,7 @@
 //                 cell, commit per batch
 //   host          `host run` with patch_if_empty x2, commit = "batch", full ledger
 //   host-read     the same plus one read() of the task's project per row
+//   host-w2       `host run --workers 2`: two chunks at once on two connections
 // Each repetition recreates the table from a template, VACUUM ANALYZEs it and
 // CHECKPOINTs before every variant. The first repetition also checks that every
 // variant leaves the same table (a checksum) and logged every changed cell.
@@ -446,7 +447,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch", bench.batch, "rows per batch (default 1000)")
       ->check(CLI::Range(1, 1000000));
   app.add_option("--only", bench.only,
-                 "comma-separated subset: floor,floor-ledger,dba,engineer,host,host-read");
+                 "comma-separated subset: floor,floor-ledger,dba,engineer,host,host-read,host-w2");
   app.add_flag("--profile", bench.profile,
                "load pg_stat_statements; after the timed runs, print the top statements of one "
                "more run of dba, host and host-read");
@@ -496,12 +497,13 @@ int main(int argc, char** argv) {
     write_text(dir + "/read.lua", read_recipe);
 
     const std::string batch = std::to_string(bench.batch);
-    auto run_host = [&](const std::string& recipe, const std::string& log, Sample& sample) {
+    auto run_host = [&](const std::string& recipe, const std::string& log, Sample& sample,
+                        const std::string& workers = "1") {
       std::string report = dir + "/report.json";
       std::remove(report.c_str());
-      auto result = run_measured(
-          {HOST_BINARY, "run", dir + "/" + recipe, "--db", conninfo, "--quiet", "--report", report},
-          log);
+      auto result = run_measured({HOST_BINARY, "run", dir + "/" + recipe, "--db", conninfo,
+                                  "--quiet", "--report", report, "--workers", workers},
+                                 log);
       sample.client_cpu = result.cpu_seconds;
       sample.max_rss_mb = static_cast<double>(result.max_rss_kb) / 1024.0;
       if (result.exit_code != 0)
@@ -549,6 +551,9 @@ int main(int argc, char** argv) {
          [&](const std::string& log) { return run_host("plain.lua", log, *current); }},
         {"host-read", "host run + one read() of a related row per row",
          [&](const std::string& log) { return run_host("read.lua", log, *current); }},
+        // Two workers on two connections: one's Lua overlaps the other's database work.
+        {"host-w2", "host run --workers 2 (the same recipe)",
+         [&](const std::string& log) { return run_host("plain.lua", log, *current, "2"); }},
     };
     if (!bench.only.empty()) {
       std::string list = "," + bench.only + ",";
@@ -557,7 +562,7 @@ int main(int argc, char** argv) {
         if (list.find("," + v.name + ",") != std::string::npos) chosen.push_back(std::move(v));
       if (chosen.empty()) {
         std::fprintf(stderr,
-                     "--only names none of: floor,floor-ledger,dba,engineer,host,host-read\n");
+                     "--only names none of: floor,floor-ledger,dba,engineer,host,host-read,host-w2\n");
         return 2;
       }
       variants = std::move(chosen);
