@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <mutex>
+
 #include "host/errors.hpp"
 #include "host/private_file.hpp"
 
@@ -35,6 +37,9 @@ void AuditFile::stage(const std::vector<AuditEvent>& events) {
 
 void AuditFile::publish() {
   if (!m_spool) return;
+  // The workers of a run append to one file: a spool goes in whole, not interleaved.
+  static std::mutex appending;
+  std::lock_guard<std::mutex> lock(appending);
   std::fflush(m_spool);
   std::rewind(m_spool);
   PrivateFile file(m_path, PrivateFile::Mode::append);
