@@ -145,6 +145,9 @@ class Run {
   long long m_sequence = 0;
   int m_flush_savepoints = 0;  // released in this transaction (see FlushIsolation)
   bool m_run_row_committed = false;
+  // A resume that was refused (the run is live, reverted, changed) must not touch
+  // the run's row: only a process that took the run up records its failure.
+  bool m_took_up = false;
   Timing m_timing;
   RunStats m_verify_stats_base;  // the session's counters before verify ran
   std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
@@ -360,6 +363,7 @@ void Run::open(nlohmann::json& checkpoint) {
     database().commit();
     m_run_row_committed = true;
   }
+  m_took_up = true;
 }
 
 RunOutcome Run::execute() {
@@ -843,7 +847,7 @@ nlohmann::json Run::fail(const std::string& message) {
 }
 
 void Run::record_failure(const std::string& message) {
-  if (context().run_id.empty() || m_options.dry_run) return;
+  if (context().run_id.empty() || m_options.dry_run || (m_resuming && !m_took_up)) return;
   try {
     database().begin();
     if (!m_run_row_committed && m_options.resume_run_id.empty()) {

@@ -220,11 +220,14 @@ return {
     REQUIRE(revert.exit_code == 0);
     CHECK(value(db, "SELECT count(n) FROM b") == "0");
     CHECK(ledger_status(db, first.run_id) == "failed");
+    std::string report_before = value(db, "SELECT report::text FROM host_ledger.runs");
     auto resumed = run_host({"resume", first.run_id, "--db", db});
     INFO(resumed.output);
     CHECK(resumed.exit_code == 2);
     CHECK(mentions(resumed.output, "reverted"));
     CHECK(value(db, "SELECT count(n) FROM b") == "0");
+    // A refused resume leaves the run's row alone: its report is the run's, not the refusal.
+    CHECK(value(db, "SELECT report::text FROM host_ledger.runs") == report_before);
     auto again = run_host({"revert", first.run_id, "--db", db});
     CHECK(again.exit_code == 0);
     CHECK(mentions(again.output, "already reverted"));
@@ -232,9 +235,12 @@ return {
   SECTION("resume while a process holds the run") {
     host::Database holder(db);
     holder.exec("SELECT pg_advisory_lock(hashtext('host run'), hashtext('" + first.run_id + "'))");
+    std::string report_before = value(db, "SELECT report::text FROM host_ledger.runs");
     auto resumed = run_host({"resume", first.run_id, "--db", db});
     CHECK(resumed.exit_code == 2);
     CHECK(mentions(resumed.output, "being processed"));
+    CHECK(value(db, "SELECT report::text FROM host_ledger.runs") == report_before);
+    CHECK(ledger_status(db, first.run_id) == "failed");
   }
 }
 
