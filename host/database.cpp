@@ -63,6 +63,13 @@ void Database::connect() {
     m_connection = std::make_unique<pqxx::connection>(m_conninfo);
     m_session = std::make_unique<pqxx::nontransaction>(*m_connection, "host");
     m_session->exec(k_pinned_settings);
+    // A backend whose client is gone (a second SIGINT, kill -9, a lost network)
+    // would otherwise finish its statement first, holding its locks on the
+    // application's rows for up to statement_timeout. PostgreSQL 14 and later can
+    // notice and roll back at once.
+    m_session->exec(
+        "SELECT set_config('client_connection_check_interval', '1000', false) "
+        "WHERE current_setting('server_version_num')::int >= 140000");
   } catch (const pqxx::broken_connection& e) {
     throw DatabaseUnreachable("cannot connect to the database (" + redact_conninfo(m_conninfo) +
                               "): " + scrub_secrets(first_line(e.what()), m_conninfo));

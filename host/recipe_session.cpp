@@ -405,6 +405,9 @@ void RecipeSession::discard_batch() {
   m_context.reviews.clear();
   m_context.audit.clear();
   m_context.pending.clear();
+  // A lost connection parked by a primitive belongs to the rolled-back try; left
+  // here, it would fail every retry after the connection was re-opened.
+  m_context.fatal = nullptr;
   m_failed_rows.clear();
   // Ids mapped by the rolled-back transaction are not in the ledger.
   m_context.id_cache.clear();
