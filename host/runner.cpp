@@ -29,6 +29,7 @@
 #include "host/report_breakdown.hpp"
 #include "host/retry_policy.hpp"
 #include "host/run_lock.hpp"
+#include "host/sequential_batches.hpp"
 #include "host/stop_signal.hpp"
 #include "host/table_scan.hpp"
 #include "host/throttle.hpp"
@@ -40,9 +41,6 @@ namespace {
 
 constexpr long long k_default_batch_size = 1000;
 constexpr long long k_report_list_limit = 10000;
-// Well below PostgreSQL's 64 cached subtransaction ids per backend, leaving room
-// for the savepoints of id maps and anything else in the run's transaction.
-constexpr int k_atomic_flush_savepoints = 32;
 // A chunk is a few batches, so that workers (and joined processes) find work
 // while more than one chunk is left, whatever their number.
 constexpr long long k_batches_per_chunk = 5;
@@ -68,19 +66,6 @@ std::string host_name() {
   return name;
 }
 
-// The run's counters across processes, as `host status` shows them.
-struct Timing {
-  long long batches = 0, retries = 0;
-  double throttled_seconds = 0;
-  std::optional<long long> batch_rows_min, batch_rows_max;
-  long long workers = 0;
-
-  void add_batch(long long rows) {
-    ++batches;
-    batch_rows_min = std::min(batch_rows_min.value_or(rows), rows);
-    batch_rows_max = std::max(batch_rows_max.value_or(rows), rows);
-  }
-};
 
 class Run {
  public:
@@ -107,8 +92,6 @@ class Run {
   // Resume: refuses (UsageError or RecipeError) a run that may not go on, or whose
   // recipe, modules, inputs or source table are no longer those it started with.
   void refuse_unresumable(const RunRecord& record) const;
-  // One connection, batch after batch: atomic runs, dry runs and input files.
-  void work_sequentially(nlohmann::json checkpoint);
   // The chunks of a batch run, by --workers threads (and any joined process).
   void work_in_chunks();
   // Makes the run's counters the sum of its chunks' (what every worker committed).
@@ -143,12 +126,11 @@ class Run {
   int m_workers = 1;
   long long m_rows_estimate = 0;
   long long m_sequence = 0;
-  int m_flush_savepoints = 0;  // released in this transaction (see FlushIsolation)
   bool m_run_row_committed = false;
   // A resume that was refused (the run is live, reverted, changed) must not touch
   // the run's row: only a process that took the run up records its failure.
   bool m_took_up = false;
-  Timing m_timing;
+  RunTiming m_timing;
   RunStats m_verify_stats_base;  // the session's counters before verify ran
   std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point m_last_totals{};
@@ -442,141 +424,13 @@ RunOutcome Run::execute() {
   if (m_chunked)
     work_in_chunks();
   else
-    work_sequentially(checkpoint);
+    work_sequentially({m_session.get(), &m_options, m_input.get(), m_throttle.get(),
+                       m_commit_per_batch, m_batch_size, &m_sequence, &m_timing,
+                       [this] { show_progress(false); }},
+                      checkpoint);
   StopKind stop = StopSignal::requested();
   if (stop != StopKind::none) return stopped(stop);
   return finish();
-}
-
-void Run::work_sequentially(nlohmann::json checkpoint) {
-  RecipeSession& session = *m_session;
-  RunContext& run = context();
-  std::unique_ptr<TableScan> scan;
-  if (session.source()) {
-    scan = std::make_unique<TableScan>(database(), *session.source(), session.key(),
-                                       session.columns(), session.recipe().where, m_batch_size,
-                                       key_params(checkpoint.value("after", nlohmann::json())));
-  } else if (checkpoint.contains("records")) {
-    m_input->skip(checkpoint["records"].get<long long>());
-  }
-  long long batch_number = checkpoint.value("batches", 0LL);
-  // One transaction for everything, unless each batch commits (an input file in
-  // batch mode: a table in batch mode is worked in chunks).
-  if (!m_commit_per_batch) database().begin();
-  Backoff backoff;
-  for (;;) {
-    if (StopSignal::requested() != StopKind::none) {
-      if (!m_commit_per_batch) database().rollback();
-      return;
-    }
-    if (m_throttle && !m_throttle->wait_before_batch(
-                          [] { return StopSignal::requested() != StopKind::none; }))
-      continue;
-    long long remaining = m_options.limit ? *m_options.limit - run.stats.scanned : m_batch_size;
-    if (remaining <= 0) break;
-    std::size_t wanted = static_cast<std::size_t>(std::min(remaining, m_batch_size));
-    pqxx::result rows;
-    std::vector<InputRecord> records;
-    std::size_t count = 0;
-    if (scan) {
-      rows = session.scan_next(*scan);
-      count = std::min<std::size_t>(rows.size(), wanted);
-    } else {
-      records = m_input->next(wanted);
-      count = records.size();
-    }
-    if (count == 0) break;
-    ++batch_number;
-    // The input's records are kept, so that a batch the database rolled back
-    // (lock timeout, deadlock, lost connection) can be tried again as it was.
-    for (int tries = 0;;) {
-      RunStats stats_before = run.stats;
-      auto protected_before = run.protected_by_column;
-      nlohmann::json checkpoint_before = checkpoint;
-      try {
-        if (m_commit_per_batch) database().begin();
-        if (scan) {
-          session.process_scanned(rows, count);
-          auto last = nlohmann::json::array();
-          for (const auto& k : session.key()) {
-            const auto& field = field_named(rows[static_cast<int>(count - 1)], k);
-            last.push_back(field.is_null() ? nlohmann::json() : nlohmann::json(field.c_str()));
-          }
-          checkpoint["after"] = last;
-        } else {
-          session.process_rows(count, [&](lua_State* thread, std::size_t i, RowTask& task) {
-            push_json(thread, records[i].fields);
-            task.identity = std::make_shared<const RowIdentity>(RowIdentity{
-                {{"input", *session.recipe().input}, {"line", records[i].line}},
-                "record " + m_input->path() + ":" + std::to_string(records[i].line)});
-          });
-          checkpoint["records"] = checkpoint.value("records", 0LL) + static_cast<long long>(count);
-        }
-        crash_point("batch_processed");
-        bool isolate = m_commit_per_batch || m_flush_savepoints < k_atomic_flush_savepoints;
-        if (isolate && !run.writes.empty()) ++m_flush_savepoints;
-        session.flush_batch(static_cast<int>(batch_number), m_sequence,
-                            isolate ? FlushIsolation::savepoint : FlushIsolation::none);
-        checkpoint["batches"] = batch_number;
-        if (m_commit_per_batch) {
-          checkpoint["modules"] = session.modules_json();  // a module required in `each` loads late
-          checkpoint["stats"] = run.stats.to_json();
-          checkpoint["protected_by_column"] = protected_json(run.protected_by_column);
-          ledger().update_progress(run.run_id, checkpoint, run.stats.to_json());
-          crash_point("batch_checkpointed");
-          database().commit();
-          crash_point("batch_committed");
-          session.audit_file()->publish();
-        }
-        break;
-      } catch (...) {
-        std::exception_ptr error = std::current_exception();
-        Failure failure = classify_failure(error);
-        // Only a batch of its own can be tried again: an atomic run's transaction is lost.
-        if (!m_commit_per_batch || failure == Failure::fatal) throw;
-        try {
-          if (database().in_transaction()) database().rollback();
-        } catch (const std::exception&) {
-          // A lost connection has rolled back on the server.
-        }
-        session.discard_batch();
-        run.stats = stats_before;
-        run.protected_by_column = protected_before;
-        checkpoint = checkpoint_before;
-        ++m_timing.retries;
-        std::string range = records.empty() ? "rows"
-                                            : "records " + m_input->path() + ":" +
-                                                  std::to_string(records.front().line) + " to " +
-                                                  std::to_string(records.back().line);
-        if (++tries > m_options.operating.retries) {
-          try {
-            std::rethrow_exception(error);
-          } catch (const DatabaseError& e) {
-            throw DatabaseError("batch of " + range + " failed " + std::to_string(tries) +
-                                    " times (SQLSTATE " + e.sqlstate() + "): " + e.what() +
-                                    "; the run can be resumed: host resume " + run.run_id,
-                                e.sqlstate());
-          }
-        }
-        spdlog::warn("batch of {} failed, try {} of {}", range, tries + 1,
-                     m_options.operating.retries + 1);
-        std::this_thread::sleep_for(backoff.delay(tries));
-        if (failure == Failure::connection_lost) {
-          try {
-            database().reconnect();
-          } catch (const DatabaseUnreachable& e) {
-            spdlog::warn("could not re-open the connection: {}", e.what());
-          }
-        }
-      }
-    }
-    m_timing.add_batch(static_cast<long long>(count));
-    if (m_throttle) m_throttle->account(static_cast<long long>(count));
-    show_progress(false);
-    if (scan && count < wanted) break;
-  }
-  if (m_commit_per_batch) return;
-  if (StopSignal::requested() != StopKind::none) database().rollback();
 }
 
 void Run::work_in_chunks() {
