@@ -100,6 +100,7 @@ class Run {
   RunOutcome stopped(StopKind kind);
   void show_progress(bool final);
   void reconnect_if_lost();
+  long long estimate_rows(const TableInfo& table);
   nlohmann::json build_report(const std::string& status, const std::string& error);
   nlohmann::json timing_json() const;
   void record_failure(const std::string& message);
@@ -421,6 +422,7 @@ RunOutcome Run::execute() {
     ~Uninstall() { StopSignal::uninstall(); }
   } uninstall;
 
+  if (!m_chunked && m_session->source()) m_rows_estimate = estimate_rows(*m_session->source());
   if (m_chunked)
     work_in_chunks();
   else
@@ -501,6 +503,17 @@ void Run::show_progress(bool final) {
     m_progress->finish(snapshot);
   else
     m_progress->update(snapshot, now);
+}
+
+long long Run::estimate_rows(const TableInfo& table) {
+  // For the progress line only: the planner's count when the table was analysed,
+  // else a count that stops at a million rows (never a long scan of a big table).
+  auto rows = database().exec(
+      "SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples::bigint ELSE (SELECT count(*) FROM "
+      "(SELECT 1 FROM " + table.qualified_name + " LIMIT 1000000) s) END "
+      "FROM pg_class c WHERE c.oid = $1::oid",
+      {table.oid});
+  return rows.empty() ? 0 : rows[0][0].as<long long>();
 }
 
 void Run::reconnect_if_lost() {
