@@ -2,6 +2,7 @@
 // Helpers shared by the end-to-end tests in this folder: write a recipe, run the
 // built host binary on it, read its JSON report, look at the database.
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -108,6 +109,24 @@ inline nlohmann::json changes_by_column(const nlohmann::json& report) {
     counts[change["table"].get<std::string>() + "." + change["column"].get<std::string>()] =
         change["count"];
   return counts;
+}
+
+// The JSON object in a command's output (stdout and stderr are merged); null when none.
+inline nlohmann::json json_object_in(const std::string& output) {
+  auto start = output.find('{');
+  auto end = output.rfind('}');
+  if (start == std::string::npos || end == std::string::npos || end < start) return nullptr;
+  return nlohmann::json::parse(output.substr(start, end - start + 1), nullptr, false);
+}
+
+// `host status RUN_ID --json`: it exits 0 and prints one JSON object, which it returns.
+inline nlohmann::json status_json(const std::string& db, const std::string& run_id) {
+  auto shown = run_host({"status", run_id, "--json", "--db", db});
+  INFO(shown.output);
+  REQUIRE(shown.exit_code == 0);
+  auto status = json_object_in(shown.output);
+  REQUIRE(status.is_object());
+  return status;
 }
 
 // Checks of how a failing run ended, shared by the bad-input and sandbox tests.

@@ -53,23 +53,6 @@ void insert_worker(const std::string& db, const std::string& run_id, const std::
           "', " + (throttled ? "true" : "false") + ")");
 }
 
-// The JSON object in a command's output (stdout and stderr are merged).
-json json_object_in(const std::string& output) {
-  auto start = output.find('{');
-  auto end = output.rfind('}');
-  if (start == std::string::npos || end == std::string::npos || end < start) return nullptr;
-  return json::parse(output.substr(start, end - start + 1), nullptr, false);
-}
-
-json status_json(const std::string& db, const std::string& run_id) {
-  auto shown = run_host({"status", run_id, "--json", "--db", db});
-  INFO(shown.output);
-  REQUIRE(shown.exit_code == 0);
-  auto status = json_object_in(shown.output);
-  REQUIRE(status.is_object());
-  return status;
-}
-
 std::string run_column(const std::string& db, const std::string& run_id,
                        const std::string& column) {
   return value(db, "SELECT " + column + " FROM host_ledger.runs WHERE run_id = '" + run_id + "'");
