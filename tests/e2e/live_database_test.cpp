@@ -597,3 +597,39 @@ TEST_CASE("live: --max-rate throttles the run", "[live][e2e]") {
   CHECK(run.report["timing"]["throttled_seconds"].get<double>() > 0);
   CHECK(patched_rows(db) == 90);
 }
+
+TEST_CASE("live: without a fixed batch size, batches adapt to --target-batch-ms", "[live][e2e]") {
+  auto recipe = plain_recipe();  // no batch_size
+  SECTION("a target far below what 1000 rows take: batches shrink") {
+    auto db = fresh_database();
+    sql(db, fixture(5000));
+    auto run = run_recipe(db, recipe, {"--target-batch-ms", "1"});
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    // 5000 rows in one chunk: 1000-row batches would never be smaller.
+    CHECK(run.report["timing"]["batch_rows_max"].get<long long>() == 1000);  // the first
+    CHECK(run.report["timing"]["batch_rows_min"].get<long long>() < 1000);
+    CHECK(patched_rows(db) == 4500);
+    CHECK(doubled_cells(db, run.run_id) == 0);
+  }
+  SECTION("a target far above: batches grow, within a chunk") {
+    auto db = fresh_database();
+    sql(db, fixture(60000));
+    auto run = run_recipe(db, recipe, {"--target-batch-ms", "600000"});
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    CHECK(run.report["timing"]["batch_rows_max"].get<long long>() > 1000);
+    CHECK(run.report["stats"]["scanned"].get<long long>() == 60000);
+    CHECK(patched_rows(db) == 54000);
+    CHECK(ledger_cells(db, run.run_id) == 54000);
+  }
+  SECTION("a fixed batch size does not adapt") {
+    auto db = fresh_database();
+    sql(db, fixture(3000));
+    auto run = run_recipe(db, recipe, {"--batch-size", "500", "--target-batch-ms", "1"});
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    CHECK(run.report["timing"]["batch_rows_min"].get<long long>() == 500);
+    CHECK(run.report["timing"]["batch_rows_max"].get<long long>() == 500);
+  }
+}
