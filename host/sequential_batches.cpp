@@ -55,6 +55,14 @@ void work_sequentially(const SequentialRun& shape, nlohmann::json checkpoint) {
   if (!commit_per_batch) database.begin();
   Backoff backoff;
   for (;;) {
+    if (commit_per_batch) {
+      // host pause / host cancel reach a committed run through its row.
+      auto request = database.exec("SELECT stop_request FROM " + ledger.table("runs") +
+                                       " WHERE run_id = $1",
+                                   {run.run_id});
+      if (!request.empty() && !request[0][0].is_null())
+        StopSignal::request(stop_kind_from(request[0][0].c_str()));
+    }
     if (StopSignal::requested() != StopKind::none) {
       if (!commit_per_batch) database.rollback();
       return;

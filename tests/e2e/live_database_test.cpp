@@ -633,3 +633,51 @@ TEST_CASE("live: without a fixed batch size, batches adapt to --target-batch-ms"
     CHECK(run.report["timing"]["batch_rows_max"].get<long long>() == 500);
   }
 }
+
+TEST_CASE("live: host pause stops a batch run over an input file too; resume finishes it",
+          "[live][e2e]") {
+  auto db = fresh_database();
+  sql(db, fixture(0));
+  sql(db, "CREATE TABLE people (id int PRIMARY KEY, name text NOT NULL)");
+  std::string csv = "id,name\n";
+  for (int i = 1; i <= 300; ++i) csv += std::to_string(i) + ",p" + std::to_string(i) + "\n";
+  auto input = write_file("people_" + next_suffix() + ".csv", csv);
+  auto recipe = recipe_file("live_people", R"lua(
+return {
+  name = "live-people",
+  input = "people",
+  commit = "batch",
+  writes = { people = { "*" } },
+  each = function(record)
+    if tonumber(record.id) % 10 == 0 then query("select sleep_a_while()") end
+    insert_if_absent("people", { id = tonumber(record.id), name = record.name })
+  end,
+}
+)lua");
+  HostChild child(run_args(db, recipe, {"--batch-size", "10", "--input", "people=" + input}));
+  bool committed = eventually([&] {
+    return child.ended() ||
+           (ledger_exists(db) &&
+            value(db, "SELECT coalesce(max((checkpoint->>'batches')::int), 0) >= 2 FROM "
+                      "host_ledger.runs") == "t");
+  });
+  REQUIRE(committed);
+  REQUIRE_FALSE(child.ended());
+  auto id = only_run(db);
+  auto paused = run_host({"pause", id, "--db", db});
+  INFO(paused.output);
+  CHECK(paused.exit_code == 0);
+  auto stopped = child.wait();
+  INFO(stopped.output);
+  CHECK(stopped.exit_code == 6);
+  CHECK(ledger_status(db, id) == "paused");
+  long long done = std::stoll(value(db, "SELECT count(*) FROM people"));
+  CHECK(done > 0);
+  CHECK(done < 300);
+  auto resumed = resume(db, id);
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(ledger_status(db, id) == "succeeded");
+  CHECK(value(db, "SELECT count(*) FROM people") == "300");
+  CHECK(value(db, "SELECT count(*) FROM people WHERE name = 'p' || id") == "300");
+}
