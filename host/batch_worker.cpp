@@ -129,8 +129,19 @@ void BatchWorker::work_on(Chunk& chunk) {
   };
   for (;;) {
     if (should_stop()) return release();
-    if (m_shared.throttle &&
-        !m_shared.throttle->wait_before_batch([this] { return should_stop(); }))
+    bool marked = false;  // as throttled, for host status, while this wait lasts
+    auto stop_or_mark = [&] {
+      if (!marked && m_shared.throttle->throttled_now()) {
+        marked = true;
+        try {
+          m_leases->mark_throttled();
+        } catch (const std::exception& e) {
+          spdlog::debug("could not show worker {} as throttled: {}", m_id, e.what());
+        }
+      }
+      return should_stop();
+    };
+    if (m_shared.throttle && !m_shared.throttle->wait_before_batch(stop_or_mark))
       return release();
     long long size = split_rows > 0 ? split_size : m_batch_size;
     RunContext& context = m_session->context();

@@ -124,6 +124,13 @@ void ChunkLeases::record_batch(Chunk& chunk, const Params& after, bool done,
        batch.throttled ? "true" : "false"});
 }
 
+void ChunkLeases::mark_throttled() {
+  m_database.exec("UPDATE " + m_ledger.table("workers") +
+                      " SET throttled = true, last_seen = clock_timestamp() WHERE run_id = $1 "
+                      "AND worker = $2",
+                  {m_run_id, m_worker});
+}
+
 void ChunkLeases::release(const Chunk& chunk) {
   m_database.exec("WITH freed AS (UPDATE " + m_ledger.table("chunks") +
                       " SET lease_owner = NULL, lease_until = NULL WHERE run_id = $1 AND "

@@ -60,6 +60,9 @@ class ChunkLeases {
   // Last statement of a batch's transaction: the chunk's progress and counters,
   // and the worker's. `done` when the batch reached the chunk's end.
   void record_batch(Chunk& chunk, const Params& after, bool done, const WorkerBatch& batch);
+  // Shows `host status` that this worker waits on the throttle (own transaction);
+  // the next recorded batch clears it.
+  void mark_throttled();
   // Lets another worker take the chunk at once (this one stops), own transaction.
   void release(const Chunk& chunk);
   // Whether any chunk of the run is not done; and the stop asked for the run.

@@ -559,11 +559,17 @@ TEST_CASE("live: pause_when holds the run while true, then it finishes", "[live]
     REQUIRE_FALSE(child.ended());
     REQUIRE(patched_rows(db) == 0);
   }
+  // host status, from outside, says the run is throttled.
+  auto held = status_json(db, only_run(db));
+  INFO(held.dump());
+  CHECK(held["status"] == "running");
+  CHECK(held["progress"]["throttled"] == true);
   sql(db, "UPDATE flags SET paused = false");
   auto run = child.wait();
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
   CHECK(run.report["timing"]["throttled_seconds"].get<double>() > 0);
+  CHECK(status_json(db, run.run_id)["progress"]["throttled"] == false);
   check_exact(db, run.run_id, expected);
 }
 
