@@ -37,20 +37,18 @@ std::string key_text(const Params& values) {
   return values.size() == 1 ? text : "(" + text + ")";
 }
 
-Params row_key(const pqxx::row& row, const std::vector<std::string>& key) {
-  Params values;
-  for (const auto& k : key) {
-    const auto& field = field_named(row, k);
-    values.push_back(field.is_null() ? Param{} : Param{field.c_str()});
-  }
-  return values;
+std::string host_name() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "localhost";
+  return name;
 }
 
 }  // namespace
 
 BatchWorker::BatchWorker(WorkerShared& shared, int number)
     : m_shared(shared),
-      m_id(shared.host_name + ":" + std::to_string(getpid()) + ":" + std::to_string(number)),
+      m_host(host_name()),
+      m_id(m_host + ":" + std::to_string(getpid()) + ":" + std::to_string(number)),
       m_batch_size(shared.fixed_batch_size.value_or(1000)) {}
 
 BatchWorker::~BatchWorker() = default;
@@ -81,7 +79,7 @@ void BatchWorker::run() {
   m_modules_recorded = m_session->modules().size();
   m_leases = std::make_unique<ChunkLeases>(m_session->database(), m_session->ledger(),
                                            m_shared.run_id, m_id, options.operating.lease_seconds);
-  m_leases->register_worker(m_shared.host_name, getpid());
+  m_leases->register_worker(m_host, getpid());
   int lost = 0;  // connections lost in a row between chunks
   while (!should_stop()) {
     std::optional<Chunk> chunk;
@@ -144,12 +142,10 @@ void BatchWorker::work_on(Chunk& chunk) {
     if (m_shared.throttle && !m_shared.throttle->wait_before_batch(stop_or_mark))
       return release();
     long long size = split_rows > 0 ? split_size : m_batch_size;
-    RunContext& context = m_session->context();
-    RunStats stats_before = context.stats;
-    auto protected_before = context.protected_by_column;
+    RecipeSession::Counters before = m_session->counters();
     auto started = std::chrono::steady_clock::now();
     try {
-      Attempt result = attempt(chunk, size);
+      Attempt result = attempt(chunk, size, before);
       if (result.outcome == Outcome::lease_lost) return;
       if (result.outcome == Outcome::stop_requested) return release();
       m_retries_unrecorded = 0;
@@ -169,14 +165,7 @@ void BatchWorker::work_on(Chunk& chunk) {
     } catch (...) {
       std::exception_ptr error = std::current_exception();
       Failure failure = classify_failure(error);
-      try {
-        if (m_session->database().in_transaction()) m_session->database().rollback();
-      } catch (const std::exception&) {
-        // A lost connection has rolled back on the server.
-      }
-      m_session->discard_batch();
-      context.stats = stats_before;
-      context.protected_by_column = protected_before;
+      m_session->roll_back_batch(before);
       if (failure == Failure::fatal) {
         release();  // the run's other workers may carry it on
         std::rethrow_exception(error);
@@ -222,7 +211,8 @@ void BatchWorker::work_on(Chunk& chunk) {
   }
 }
 
-BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted) {
+BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted,
+                                          const RecipeSession::Counters& before) {
   RecipeSession& session = *m_session;
   Database& database = session.database();
   RunContext& context = session.context();
@@ -230,8 +220,6 @@ BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted) {
   m_range_from = chunk.after.empty() ? chunk.lower : chunk.after;
   m_range_from_inclusive = false;
   m_range_to = chunk.upper;
-  RunStats before = context.stats;
-  auto protected_before = context.protected_by_column;
 
   database.begin();
   Renewal renewal = m_leases->renew(chunk);
@@ -263,10 +251,10 @@ BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted) {
   session.flush_batch(batch, sequence, FlushIsolation::savepoint);
   // The batch's share of the worker's counters goes to the chunk's row.
   Chunk updated = chunk;
-  updated.stats += context.stats.since(before);
+  updated.stats += context.stats.since(before.stats);
   for (const auto& [where, n] : context.protected_by_column) {
-    auto old = protected_before.find(where);
-    long long added = n - (old == protected_before.end() ? 0 : old->second);
+    auto old = before.protected_by_column.find(where);
+    long long added = n - (old == before.protected_by_column.end() ? 0 : old->second);
     if (added) updated.protected_by_column[where] += added;
   }
   bool done = static_cast<long long>(count) < rows_wanted || last == chunk.upper;

@@ -12,12 +12,12 @@
 #include <string>
 
 #include "host/chunk_leases.hpp"
+#include "host/recipe_session.hpp"
 #include "host/retry_policy.hpp"
 #include "host/runner.hpp"
 
 namespace host {
 
-class RecipeSession;
 class Throttle;
 
 // What the workers of one process share.
@@ -27,7 +27,6 @@ struct WorkerShared {
   std::string conninfo;
   std::string recipe_source;
   std::string recipe_hash;
-  std::string host_name;
   std::optional<long long> fixed_batch_size;  // else it adapts to target_batch_ms
   Throttle* throttle = nullptr;
   // Set when a worker failed: the others stop after the batch in flight.
@@ -57,13 +56,14 @@ class BatchWorker {
 
   bool should_stop() const;
   void work_on(Chunk& chunk);
-  Attempt attempt(Chunk& chunk, long long rows);
+  Attempt attempt(Chunk& chunk, long long rows, const RecipeSession::Counters& before);
   void recover(Failure failure, int tries);
   long long next_batch_size(long long size, long long rows, std::chrono::milliseconds took) const;
   std::string range_text() const;
   void sleep_unless_stopped(std::chrono::milliseconds duration) const;
 
   WorkerShared& m_shared;
+  std::string m_host;  // this machine's name, as `host status` shows it
   std::string m_id;
   std::unique_ptr<RecipeSession> m_session;
   std::unique_ptr<ChunkLeases> m_leases;

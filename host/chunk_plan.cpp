@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "host/catalog.hpp"
+#include "host/chunk_leases.hpp"
 #include "host/ledger.hpp"
 #include "host/query_guard.hpp"
 #include "host/sql_text.hpp"
@@ -15,21 +16,6 @@ namespace {
 // Boundaries found per statement: enough to plan a million rows in a couple of
 // statements, few enough that each stays far below any statement timeout.
 constexpr long long k_chunks_per_statement = 100;
-
-Params key_of(const pqxx::row& row, std::size_t columns) {
-  Params key;
-  for (std::size_t i = 0; i < columns; ++i) {
-    const auto& field = row[static_cast<int>(i)];
-    key.push_back(field.is_null() ? Param{} : Param{field.c_str()});
-  }
-  return key;
-}
-
-nlohmann::json key_json_array(const Params& key) {
-  auto array = nlohmann::json::array();
-  for (const auto& part : key) array.push_back(part ? nlohmann::json(*part) : nlohmann::json());
-  return array;
-}
 
 std::string descending(const std::vector<std::string>& key) {
   std::string order;
@@ -57,7 +43,7 @@ long long plan_chunks(Database& database, Ledger& ledger, const std::string& run
                       std::to_string(*request.limit - 1) + " LIMIT 1";
     auto found = request.where->sql ? exec_recipe_sql(database, *request.guard, sql, params, "where")
                                     : database.exec(sql, params);
-    if (!found.empty()) upper = key_of(found[0], key.size());
+    if (!found.empty()) upper = row_key(found[0], key);
   }
   if (upper.empty()) {
     Params params;
@@ -67,7 +53,7 @@ long long plan_chunks(Database& database, Ledger& ledger, const std::string& run
                                   predicate + " ORDER BY " + descending(key) + " LIMIT 1",
                               params);
     if (last.empty()) return 0;
-    upper = key_of(last[0], key.size());
+    upper = row_key(last[0], key);
   }
 
   auto chunks = nlohmann::json::array();
@@ -91,9 +77,9 @@ long long plan_chunks(Database& database, Ledger& ledger, const std::string& run
     for (const auto& end : ends) {
       long long n = end[static_cast<int>(key.size())].as<long long>();
       total = end[static_cast<int>(key.size()) + 1].as<long long>();
-      Params bound = key_of(end, key.size());
-      chunks.push_back({{"lower", lower.empty() ? nlohmann::json() : key_json_array(lower)},
-                        {"upper", key_json_array(bound)},
+      Params bound = row_key(end, key);
+      chunks.push_back({{"lower", lower.empty() ? nlohmann::json() : key_array(lower)},
+                        {"upper", key_array(bound)},
                         {"rows", n - previous}});
       planned += n - previous;
       previous = n;

@@ -359,11 +359,7 @@ pqxx::result RecipeSession::scan_next(TableScan& scan) {
 void RecipeSession::process_scanned(const pqxx::result& rows, std::size_t count) {
   process_rows(count, [&](lua_State* thread, std::size_t i, RowTask& task) {
     push_result_row(thread, m_context, rows, static_cast<int>(i), 0, m_source, m_key);
-    Params key;
-    for (const auto& k : m_key) {
-      const auto& field = field_named(rows[static_cast<int>(i)], k);
-      key.push_back(field.is_null() ? Param{} : Param{field.c_str()});
-    }
+    Params key = row_key(rows[static_cast<int>(i)], m_key);
     task.identity = std::make_shared<const RowIdentity>(
         RowIdentity{key_json(m_source, m_key, key), "row " + describe_key(m_key, key)});
   });
@@ -400,7 +396,14 @@ void RecipeSession::record_events(long long& sequence) {
   m_context.audit.clear();
 }
 
-void RecipeSession::discard_batch() {
+void RecipeSession::roll_back_batch(const Counters& before) {
+  try {
+    if (m_database->in_transaction()) m_database->rollback();
+  } catch (const std::exception&) {
+    // A lost connection has rolled back on the server.
+  }
+  m_context.stats = before.stats;
+  m_context.protected_by_column = before.protected_by_column;
   m_context.writes.clear();
   m_context.reviews.clear();
   m_context.audit.clear();

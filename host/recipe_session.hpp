@@ -5,6 +5,7 @@
 // serve one thread, so every worker of a run has a session of its own, and so
 // does the run's lifecycle (for loading, verify and the report).
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -65,8 +66,16 @@ class RecipeSession {
   // Moves the review items and audit events gathered since the last call to the
   // ledger (and the audit file's spool), numbering them from `sequence`.
   void record_events(long long& sequence);
-  // Forgets what the rows of a batch that is rolled back left behind.
-  void discard_batch();
+  // The counters a batch changes, taken before it: a batch the database rolls
+  // back is undone in memory too.
+  struct Counters {
+    RunStats stats;
+    std::map<std::pair<std::string, std::string>, long long> protected_by_column;
+  };
+  Counters counters() const { return {m_context.stats, m_context.protected_by_column}; }
+  // After a batch failed: rolls its transaction back (nothing to do when the
+  // connection is gone), forgets what its rows left behind, puts `before` back.
+  void roll_back_batch(const Counters& before);
 
   std::string restore_source_paths(const std::string& message) const;
   // The schemas the recipe's names resolved in, for resume and join.

@@ -22,12 +22,6 @@ namespace host {
 
 namespace {
 
-std::string host_name() {
-  char name[256] = {};
-  if (gethostname(name, sizeof name - 1) != 0) return "localhost";
-  return name;
-}
-
 template <typename T>
 void read_option(const nlohmann::json& saved, const char* name, T& into) {
   if (saved.contains(name) && !saved[name].is_null()) into = saved[name].get<T>();
@@ -103,6 +97,36 @@ RunOptions resume_options(const std::string& run_id, const std::optional<std::st
   return options;
 }
 
+std::string changed_dependency(const RunRecord& record,
+                               const std::map<std::string, std::string>& inputs) {
+  nlohmann::json modules = record.options.value("modules", nlohmann::json::object());
+  if (record.checkpoint.is_object() && record.checkpoint.contains("modules"))
+    modules.update(record.checkpoint["modules"]);
+  for (const auto& [name, module] : modules.items()) {
+    std::string path = module.value("path", "");
+    std::string hash;
+    try {
+      hash = file_hash(path);
+    } catch (const RecipeError&) {
+      // Gone: not the module the run started with.
+    }
+    if (hash != module.value("hash", "")) return "module '" + name + "' (" + path + ")";
+  }
+  const nlohmann::json hashes = record.options.value("input_hashes", nlohmann::json::object());
+  for (const auto& [name, hash] : hashes.items()) {
+    auto path = inputs.find(name);
+    if (path == inputs.end()) return "input '" + name + "'";
+    std::string now;
+    try {
+      now = file_hash(path->second);
+    } catch (const RecipeError&) {
+      // Gone or unreadable: not the input the run started with.
+    }
+    if (now != hash.get<std::string>()) return "input '" + name + "' (" + path->second + ")";
+  }
+  return "";
+}
+
 ExitCode join_run(const std::string& run_id, const std::optional<std::string>& db,
                   const std::string& ledger_schema, const std::optional<std::string>& recipe,
                   int workers, std::optional<double> max_rate) {
@@ -134,28 +158,10 @@ ExitCode join_run(const std::string& run_id, const std::optional<std::string>& d
     options.quiet = true;
     options.operating.workers = workers;
     options.operating.max_rate = max_rate;
-    // The modules it loaded must be the ones the run recorded.
-    nlohmann::json modules = record->options.value("modules", nlohmann::json::object());
-    if (record->checkpoint.is_object() && record->checkpoint.contains("modules"))
-      modules.update(record->checkpoint["modules"]);
-    for (const auto& [name, module] : modules.items()) {
-      std::string path = module.value("path", "");
-      std::string hash;
-      try {
-        hash = file_hash(path);
-      } catch (const RecipeError&) {
-      }
-      if (hash != module.value("hash", ""))
-        throw UsageError("module '" + name + "' (" + path + ") differs from the one run " +
-                         run_id + " started with; join refused");
-    }
-    const nlohmann::json hashes = record->options.value("input_hashes", nlohmann::json::object());
-    for (const auto& [name, hash] : hashes.items()) {
-      auto path = options.inputs.find(name);
-      if (path == options.inputs.end() || file_hash(path->second) != hash.get<std::string>())
-        throw UsageError("input '" + name + "' differs from the one run " + run_id +
-                         " started with; join refused");
-    }
+    std::string changed = changed_dependency(*record, options.inputs);
+    if (!changed.empty())
+      throw UsageError(changed + " differs from the one run " + run_id +
+                       " started with; join refused");
   }
   auto lock = RunLock::acquire_worker(conninfo, run_id);
   if (!lock) throw UsageError("run " + run_id + " is being reverted; join refused");
@@ -174,17 +180,12 @@ ExitCode join_run(const std::string& run_id, const std::optional<std::string>& d
   shared.conninfo = conninfo;
   shared.recipe_source = read_file(options.recipe_path);
   shared.recipe_hash = text_hash(shared.recipe_source);
-  shared.host_name = host_name();
   shared.fixed_batch_size = options.batch_size;
   shared.throttle = throttle.get();
   std::cout << "joined run " << run_id << " with " << options.operating.workers
             << (options.operating.workers == 1 ? " worker" : " workers") << std::endl;
-  StopSignal::reset();
   // A joined process leaving does not stop the run: the others carry its chunks on.
-  StopSignal::install([] { std::cerr << "\nhost: stopped at once" << std::endl; });
-  struct Uninstall {
-    ~Uninstall() { StopSignal::uninstall(); }
-  } uninstall;
+  StopSignalScope signals([] { std::cerr << "\nhost: stopped at once" << std::endl; });
   std::exception_ptr failure = run_workers(shared, options.operating.workers, nullptr);
   if (failure) std::rethrow_exception(failure);
   StopKind stop = StopSignal::requested();

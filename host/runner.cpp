@@ -60,12 +60,6 @@ std::string absolute(const std::string& path) {
   return std::filesystem::absolute(path).lexically_normal().string();
 }
 
-std::string host_name() {
-  char name[256] = {};
-  if (gethostname(name, sizeof name - 1) != 0) return "localhost";
-  return name;
-}
-
 
 class Run {
  public:
@@ -88,6 +82,7 @@ class Run {
   // Opens the run's row (or takes up a resumed one) and plans its chunks.
   void open(nlohmann::json& checkpoint);
   void take_up(nlohmann::json& checkpoint);
+  ChunkPlanRequest chunk_plan_request();
   void record_new_run(const nlohmann::json& checkpoint);
   // Resume: refuses (UsageError or RecipeError) a run that may not go on, or whose
   // recipe, modules, inputs or source table are no longer those it started with.
@@ -187,28 +182,14 @@ void Run::refuse_unresumable(const RunRecord& record) const {
   nlohmann::json modules = options.value("modules", nlohmann::json::object());
   if (record.checkpoint.is_object() && record.checkpoint.contains("modules"))
     modules.update(record.checkpoint["modules"]);
+  std::string changed = changed_dependency(record, m_options.inputs);
+  if (!changed.empty()) refuse(changed);
   const LoadedModules& loaded = m_session->modules();
   for (const auto& [name, module] : modules.items()) {
     std::string path = module.value("path", "");
-    std::string hash;
-    try {
-      hash = file_hash(path);
-    } catch (const RecipeError&) {
-      refuse("module '" + name + "' (" + path + ")");
-    }
-    if (hash != module.value("hash", "")) refuse("module '" + name + "' (" + path + ")");
     auto now = loaded.find(name);
     if (now != loaded.end() && now->second.path != path)
       refuse("module '" + name + "' (now found at " + now->second.path + ", was " + path + ")");
-  }
-  const nlohmann::json hashes = options.value("input_hashes", nlohmann::json::object());
-  for (const auto& [name, hash] : hashes.items()) {
-    auto it = m_input_hashes.find(name);
-    if (it == m_input_hashes.end() || *it != hash) {
-      auto path = m_options.inputs.find(name);
-      refuse("input '" + name + "'" +
-             (path == m_options.inputs.end() ? "" : " (" + path->second + ")"));
-    }
   }
   const TableInfo* source = m_session->source();
   if (options.contains("source") && options["source"].is_object() && source &&
@@ -216,6 +197,17 @@ void Run::refuse_unresumable(const RunRecord& record) const {
        options["source"].value("oid", "") != source->oid))
     refuse("the source table (now " + source->qualified_name + ", was " +
            options["source"].value("table", "") + ")");
+}
+
+ChunkPlanRequest Run::chunk_plan_request() {
+  ChunkPlanRequest plan;
+  plan.table = m_session->source();
+  plan.key = m_session->key();
+  plan.chunk_rows =
+      m_fixed_batch_size ? *m_fixed_batch_size * k_batches_per_chunk : k_adaptive_chunk_rows;
+  plan.where = &m_session->recipe().where;
+  plan.guard = &context().query_guard;
+  return plan;
 }
 
 void Run::take_up(nlohmann::json& checkpoint) {
@@ -250,14 +242,8 @@ void Run::take_up(nlohmann::json& checkpoint) {
   }
   if (m_chunked) {
     // A run begun by a host without chunks: plan the rest from its checkpoint.
-    ChunkPlanRequest plan;
-    plan.table = m_session->source();
-    plan.key = m_session->key();
-    plan.chunk_rows = m_fixed_batch_size ? *m_fixed_batch_size * k_batches_per_chunk
-                                         : k_adaptive_chunk_rows;
+    ChunkPlanRequest plan = chunk_plan_request();
     if (checkpoint.contains("after")) plan.after = key_params(checkpoint["after"]);
-    plan.where = &m_session->recipe().where;
-    plan.guard = &context().query_guard;
     m_rows_estimate = plan_chunks(database(), ledger(), id, plan);
   }
 }
@@ -310,14 +296,8 @@ void Run::record_new_run(const nlohmann::json& checkpoint) {
   record.stats = context().stats.to_json();
   ledger().insert_run(record);
   if (!m_chunked) return;
-  ChunkPlanRequest plan;
-  plan.table = source;
-  plan.key = m_session->key();
-  plan.chunk_rows =
-      m_fixed_batch_size ? *m_fixed_batch_size * k_batches_per_chunk : k_adaptive_chunk_rows;
+  ChunkPlanRequest plan = chunk_plan_request();
   plan.limit = m_options.limit;
-  plan.where = &recipe.where;
-  plan.guard = &context().query_guard;
   m_rows_estimate = plan_chunks(database(), ledger(), context().run_id, plan);
 }
 
@@ -362,8 +342,10 @@ RunOutcome Run::execute() {
                        "': pass --input " + *recipe.input + "=PATH");
     m_input = std::make_unique<InputFile>(it->second);
   }
-  // Resume skips records by count: an edited input would shift every record.
-  for (const auto& [name, path] : m_options.inputs) m_input_hashes[name] = file_hash(path);
+  // Resume skips records by count: an edited input would shift every record. A
+  // resume checks its inputs against these recorded hashes (changed_dependency).
+  if (!m_resuming)
+    for (const auto& [name, path] : m_options.inputs) m_input_hashes[name] = file_hash(path);
   // pause_when is checked before anything is written; a bad one is a usage error.
   ThrottleOptions throttling;
   throttling.max_rate = m_options.operating.max_rate;
@@ -393,12 +375,11 @@ RunOutcome Run::execute() {
   m_progress = std::make_unique<ProgressPrinter>(
       choose_progress_mode(m_options.operating.progress, m_options.quiet, isatty(2) != 0),
       std::cerr, m_started);
-  StopSignal::reset();
   std::string run_id = context().run_id;
   std::string conninfo = m_conninfo;
   std::string schema = ledger().schema();
   bool committed_run = m_commit_per_batch;
-  StopSignal::install([run_id, conninfo, schema, committed_run] {
+  StopSignalScope signals([run_id, conninfo, schema, committed_run] {
     // The batch in flight is abandoned: the server rolls it back when we exit.
     if (committed_run) {
       try {
@@ -418,9 +399,6 @@ RunOutcome Run::execute() {
       std::cerr << "\nhost: stopped at once; nothing was committed" << std::endl;
     }
   });
-  struct Uninstall {
-    ~Uninstall() { StopSignal::uninstall(); }
-  } uninstall;
 
   if (!m_chunked && m_session->source()) m_rows_estimate = estimate_rows(*m_session->source());
   if (m_chunked)
@@ -442,7 +420,6 @@ void Run::work_in_chunks() {
   shared.conninfo = m_conninfo;
   shared.recipe_source = m_session->recipe().source;
   shared.recipe_hash = m_session->recipe().hash;
-  shared.host_name = host_name();
   shared.fixed_batch_size = m_fixed_batch_size;
   shared.throttle = m_throttle.get();
   std::exception_ptr failure =

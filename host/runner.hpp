@@ -10,6 +10,7 @@
 
 #include "bindings/sandbox.hpp"
 #include "host/errors.hpp"
+#include "host/ledger.hpp"
 #include "host/run_types.hpp"
 
 namespace host {
@@ -74,6 +75,12 @@ std::vector<std::string> check_recipe(const RunOptions& options);
 RunOptions resume_options(const std::string& run_id, const std::optional<std::string>& db,
                           const std::string& ledger_schema,
                           const std::optional<std::string>& recipe_path = std::nullopt);
+
+// The first `require`d module or input file of `record` whose content is no
+// longer what the run started with ("module 'x' (path)", "input 'y' (path)"), or
+// "" when none changed: resume and join refuse to go on with it.
+std::string changed_dependency(const RunRecord& record,
+                               const std::map<std::string, std::string>& inputs);
 
 // `host join RUN_ID`: adds this process's workers to a running batch run until no
 // chunk is left. ok at once when the run has already finished; stopped when the

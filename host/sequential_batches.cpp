@@ -88,19 +88,13 @@ void work_sequentially(const SequentialRun& shape, nlohmann::json checkpoint) {
     // The input's records are kept, so that a batch the database rolled back
     // (lock timeout, deadlock, lost connection) can be tried again as it was.
     for (int tries = 0;;) {
-      RunStats stats_before = run.stats;
-      auto protected_before = run.protected_by_column;
+      RecipeSession::Counters before = session.counters();
       nlohmann::json checkpoint_before = checkpoint;
       try {
         if (commit_per_batch) database.begin();
         if (scan) {
           session.process_scanned(rows, count);
-          auto last = nlohmann::json::array();
-          for (const auto& k : session.key()) {
-            const auto& field = field_named(rows[static_cast<int>(count - 1)], k);
-            last.push_back(field.is_null() ? nlohmann::json() : nlohmann::json(field.c_str()));
-          }
-          checkpoint["after"] = last;
+          checkpoint["after"] = key_array(row_key(rows[static_cast<int>(count - 1)], session.key()));
         } else {
           session.process_rows(count, [&](lua_State* thread, std::size_t i, RowTask& task) {
             push_json(thread, records[i].fields);
@@ -132,14 +126,7 @@ void work_sequentially(const SequentialRun& shape, nlohmann::json checkpoint) {
         Failure failure = classify_failure(error);
         // Only a batch of its own can be tried again: an atomic run's transaction is lost.
         if (!commit_per_batch || failure == Failure::fatal) throw;
-        try {
-          if (database.in_transaction()) database.rollback();
-        } catch (const std::exception&) {
-          // A lost connection has rolled back on the server.
-        }
-        session.discard_batch();
-        run.stats = stats_before;
-        run.protected_by_column = protected_before;
+        session.roll_back_batch(before);
         checkpoint = checkpoint_before;
         ++shape.timing->retries;
         std::string range = records.empty() ? "rows"

@@ -33,4 +33,17 @@ class StopSignal {
   static void reset();
 };
 
+// The handlers for as long as it lives: installed (with the stop state cleared)
+// when made, the default ones back when it goes, however the run ends.
+class StopSignalScope {
+ public:
+  explicit StopSignalScope(std::function<void()> abandon) {
+    StopSignal::reset();
+    StopSignal::install(std::move(abandon));
+  }
+  ~StopSignalScope() { StopSignal::uninstall(); }
+  StopSignalScope(const StopSignalScope&) = delete;
+  StopSignalScope& operator=(const StopSignalScope&) = delete;
+};
+
 }  // namespace host

@@ -29,6 +29,16 @@ std::string key_comparison(const TableInfo& table, const std::vector<std::string
   return "(" + left + ") " + op + " (" + right + ")";
 }
 
+Params row_key(const pqxx::row& row, const std::vector<std::string>& key) {
+  Params values;
+  values.reserve(key.size());
+  for (const auto& k : key) {
+    const auto& field = field_named(row, k);
+    values.push_back(field.is_null() ? Param{} : Param{field.c_str()});
+  }
+  return values;
+}
+
 pqxx::result TableScan::next() {
   Params params;
   std::string predicate = render_filter(m_where, m_table, "t", params);
@@ -41,14 +51,7 @@ pqxx::result TableScan::next() {
                     std::to_string(m_batch_size);
   auto rows = m_where.sql ? exec_recipe_sql(m_database, m_guard, sql, params, "where")
                           : m_database.exec(sql, params);
-  if (!rows.empty()) {
-    const auto& last = rows[static_cast<int>(rows.size()) - 1];
-    m_after.clear();
-    for (const auto& k : m_key) {
-      const auto& field = field_named(last, k);
-      m_after.push_back(field.is_null() ? Param{} : Param{field.c_str()});
-    }
-  }
+  if (!rows.empty()) m_after = row_key(rows[static_cast<int>(rows.size()) - 1], m_key);
   return rows;
 }
 

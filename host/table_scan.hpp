@@ -18,6 +18,9 @@ struct TableInfo;
 std::string key_comparison(const TableInfo& table, const std::vector<std::string>& key,
                            const char* op, const Params& values, Params& params);
 
+// The key of a scanned row, by column name: the text of each key column (or NULL).
+Params row_key(const pqxx::row& row, const std::vector<std::string>& key);
+
 class TableScan {
  public:
   // `columns` must include the key columns. `after` resumes past that key.
