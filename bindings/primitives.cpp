@@ -164,7 +164,9 @@ void check_writable(RunContext& context, const TableInfo& table, const std::stri
 }
 
 // The host-known origin of a row table: which table and key it came from.
-RowOrigin origin_of(lua_State* L, RunContext& context, int row_index, const WriteOpts& opts) {
+// `own_row`, if given, is set when the row is the scanned row being processed.
+RowOrigin origin_of(lua_State* L, RunContext& context, int row_index, const WriteOpts& opts,
+                    bool* own_row = nullptr) {
   if (!lua_istable(L, row_index)) throw RecipeError("row must be a table");
   lua_getfield(L, LUA_REGISTRYINDEX, k_row_registry);
   lua_pushvalue(L, row_index);
@@ -172,7 +174,12 @@ RowOrigin origin_of(lua_State* L, RunContext& context, int row_index, const Writ
   bool known = lua_isnumber(L, -1);
   std::size_t index = known ? static_cast<std::size_t>(lua_tonumber(L, -1)) : 0;
   lua_pop(L, 2);
-  if (known && index < context.rows.size() && opts.table.empty()) return context.rows[index];
+  if (known && index < context.rows.size() && opts.table.empty()) {
+    if (own_row)
+      *own_row = context.current_row < context.scanned_slots.size() &&
+                 context.scanned_slots[context.current_row] == index;
+    return context.rows[index];
+  }
   if (opts.table.empty())
     throw RecipeError(
         "row does not come from a table scan or read() of this batch; pass opts.table to name "
@@ -231,7 +238,8 @@ int patch(lua_State* L, bool compare) {
     int value_index = compare ? 4 : 3;
     WriteOpts opts = parse_write_opts(L, value_index + 1);
     std::string column_name = check_string(L, 2, "column");
-    RowOrigin origin = origin_of(L, context, 1, opts);
+    bool own_row = false;
+    RowOrigin origin = origin_of(L, context, 1, opts, &own_row);
     const TableInfo& table = *origin.table;
     check_writable(context, table, column_name);
     const Column& column = table.require_column(column_name);
@@ -281,6 +289,7 @@ int patch(lua_State* L, bool compare) {
     write.column = column_name;
     write.value = value;
     write.expected = expected;
+    write.own_row = own_row;
     context.writes.push(std::move(write));
     lua_pushboolean(L, 1);
     return 1;

@@ -62,6 +62,8 @@ struct RunContext {
   std::unordered_set<lua_State*> row_threads;
   std::vector<PendingCall> pending;
   std::size_t current_row = 0;
+  // Per row of a scanned batch, the index in `rows` of the row itself.
+  std::vector<std::size_t> scanned_slots;
   std::shared_ptr<const RowIdentity> current_identity = outside_rows();
 
   // The identity while no row is processed (load, verify).

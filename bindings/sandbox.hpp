@@ -48,6 +48,8 @@ class Sandbox {
   // and what the hook cannot reach is left to the watchdog (bindings/watchdog.hpp).
   void arm_deadline();
   void disarm_deadline();
+  // The call waited `waited` for the host, not for the recipe: not counted.
+  void postpone_deadline(std::chrono::nanoseconds waited) { m_watchdog.postpone(waited.count()); }
   // What the next calls work on ("row id=5"), for the watchdog's message.
   void set_activity(const std::string& activity);
   // Run by the watchdog (on its own thread, the Lua thread stuck) with the error

@@ -26,6 +26,11 @@ class Watchdog {
   // `deadline_ns` on the steady clock; the thread starts on the first call.
   void arm(long long deadline_ns);
   void disarm() { m_deadline = k_disarmed; }
+  // Moves the deadline of the call in progress, if any, `ns` later.
+  void postpone(long long ns) {
+    long long deadline = m_deadline.load();
+    if (deadline != k_disarmed) m_deadline.compare_exchange_strong(deadline, deadline + ns);
+  }
   // The deadline of the call in progress; far in the future when none runs.
   long long deadline() const { return m_deadline.load(std::memory_order_relaxed); }
   bool started() const { return m_thread.joinable(); }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <future>
 #include <thread>
 
 #include "host/audit_file.hpp"
@@ -35,6 +36,19 @@ std::string key_text(const Params& values) {
   for (std::size_t i = 0; i < values.size(); ++i)
     text += (i ? ", " : "") + (values[i] ? *values[i] : std::string("NULL"));
   return values.size() == 1 ? text : "(" + text + ")";
+}
+
+// `chunk` with a batch's share of the worker's counters (from `before` to `after`)
+// added: what goes to the chunk's row.
+Chunk with_share(Chunk chunk, const RecipeSession::Counters& before,
+                 const RecipeSession::Counters& after) {
+  chunk.stats += after.stats.since(before.stats);
+  for (const auto& [where, n] : after.protected_by_column) {
+    auto old = before.protected_by_column.find(where);
+    long long added = n - (old == before.protected_by_column.end() ? 0 : old->second);
+    if (added) chunk.protected_by_column[where] += added;
+  }
+  return chunk;
 }
 
 std::string host_name() {
@@ -80,6 +94,10 @@ void BatchWorker::run() {
   m_leases = std::make_unique<ChunkLeases>(m_session->database(), m_session->ledger(),
                                            m_shared.run_id, m_id, options.operating.lease_seconds);
   m_leases->register_worker(m_host, getpid());
+  // A throttle decides before each batch whether it may start: batches then
+  // wait their turn, one after the other.
+  m_overlap = !m_shared.throttle && source_writes_stay_in_row();
+  if (m_overlap) m_writer = std::make_unique<WriterThread>();
   int lost = 0;  // connections lost in a row between chunks
   while (!should_stop()) {
     std::optional<Chunk> chunk;
@@ -145,10 +163,17 @@ void BatchWorker::work_on(Chunk& chunk) {
     RecipeSession::Counters before = m_session->counters();
     auto started = std::chrono::steady_clock::now();
     try {
-      Attempt result = attempt(chunk, size, before);
+      // A batch being split is tried alone.
+      bool overlapped = m_overlap && split_rows == 0;
+      Attempt result = overlapped ? attempt_overlapped(chunk, before) : attempt(chunk, size, before);
       if (result.outcome == Outcome::lease_lost) return;
       if (result.outcome == Outcome::stop_requested) return release();
       m_retries_unrecorded = 0;
+      if (overlapped) {  // counted and sized batch by batch
+        tries = 0;
+        if (result.chunk_done) return;
+        continue;
+      }
       if (split_rows > 0) {
         split_rows -= result.rows;
         if (split_rows <= 0) split_rows = 0, tries = 0;
@@ -215,7 +240,6 @@ BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted,
                                           const RecipeSession::Counters& before) {
   RecipeSession& session = *m_session;
   Database& database = session.database();
-  RunContext& context = session.context();
   const RunOptions& options = *m_shared.options;
   m_range_from = chunk.after.empty() ? chunk.lower : chunk.after;
   m_range_from_inclusive = false;
@@ -235,28 +259,14 @@ BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted,
   long long sequence = renewal.batch_number * k_sequences_per_batch;
   int batch = static_cast<int>(renewal.batch_number % INT_MAX);
 
-  TableScan scan(database, *session.source(), session.key(), session.columns(),
-                 session.recipe().where, rows_wanted, m_range_from);
-  scan.set_upper(chunk.upper);
-  pqxx::result rows = session.scan_next(scan);
-  std::size_t count = rows.size();
-  Params last = chunk.after;
-  if (count > 0) {
-    m_range_from = row_key(rows[0], session.key());
-    m_range_from_inclusive = true;
-    m_range_to = last = row_key(rows[static_cast<int>(count - 1)], session.key());
-    session.process_scanned(rows, count);
-  }
+  ScannedBatch scanned = scan_batch(chunk, chunk.after, rows_wanted);
+  show_range(scanned);
+  std::size_t count = scanned.count;
+  const Params& last = scanned.last;
+  if (count > 0) session.process_scanned(scanned.rows, count);
   crash_point("batch_processed");
   session.flush_batch(batch, sequence, FlushIsolation::savepoint);
-  // The batch's share of the worker's counters goes to the chunk's row.
-  Chunk updated = chunk;
-  updated.stats += context.stats.since(before.stats);
-  for (const auto& [where, n] : context.protected_by_column) {
-    auto old = before.protected_by_column.find(where);
-    long long added = n - (old == before.protected_by_column.end() ? 0 : old->second);
-    if (added) updated.protected_by_column[where] += added;
-  }
+  Chunk updated = with_share(chunk, before, session.counters());
   bool done = static_cast<long long>(count) < rows_wanted || last == chunk.upper;
   WorkerBatch progress;
   progress.rows = static_cast<long long>(count);
@@ -266,13 +276,7 @@ BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted,
     progress.throttled = m_shared.throttle->throttled_now();
   }
   m_leases->record_batch(updated, last, done, progress);
-  if (session.modules().size() > m_modules_recorded) {
-    // A module `require`d in `each` loads late; resume must check it too.
-    database.exec("UPDATE " + session.ledger().table("runs") +
-                      " SET checkpoint = jsonb_set(coalesce(checkpoint, '{}'), '{modules}', "
-                      "coalesce(checkpoint->'modules', '{}') || $2::jsonb) WHERE run_id = $1",
-                  {m_shared.run_id, session.modules_json().dump()});
-  }
+  if (session.modules().size() > m_modules_recorded) record_modules(session.modules_json());
   crash_point("batch_checkpointed");
   database.commit();
   m_modules_recorded = session.modules().size();
@@ -285,6 +289,192 @@ BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted,
   result.rows = static_cast<long long>(count);
   result.chunk_done = done;
   return result;
+}
+
+// A module `require`d in `each` loads late; resume must check it too.
+void BatchWorker::record_modules(const nlohmann::json& modules) {
+  m_session->database().exec(
+      "UPDATE " + m_session->ledger().table("runs") +
+          " SET checkpoint = jsonb_set(coalesce(checkpoint, '{}'), '{modules}', "
+          "coalesce(checkpoint->'modules', '{}') || $2::jsonb) WHERE run_id = $1",
+      {m_shared.run_id, modules.dump()});
+}
+
+BatchWorker::ScannedBatch BatchWorker::scan_batch(const Chunk& chunk, const Params& after,
+                                                  long long wanted) {
+  RecipeSession& session = *m_session;
+  ScannedBatch batch;
+  batch.wanted = wanted;
+  batch.range_from = after.empty() ? chunk.lower : after;
+  batch.range_to = chunk.upper;
+  TableScan scan(session.database(), *session.source(), session.key(), session.columns(),
+                 session.recipe().where, wanted, batch.range_from);
+  scan.set_upper(chunk.upper);
+  batch.rows = session.scan_next(scan);
+  batch.count = batch.rows.size();
+  batch.last = after;
+  if (batch.count > 0) {
+    batch.range_from = row_key(batch.rows[0], session.key());
+    batch.range_from_inclusive = true;
+    batch.range_to = batch.last =
+        row_key(batch.rows[static_cast<int>(batch.count - 1)], session.key());
+  }
+  return batch;
+}
+
+void BatchWorker::show_range(const ScannedBatch& batch) {
+  m_range_from = batch.range_from;
+  m_range_to = batch.range_to;
+  m_range_from_inclusive = batch.range_from_inclusive;
+}
+
+bool BatchWorker::source_writes_stay_in_row() {
+  Database& database = m_session->database();
+  // The source and, for a partitioned table, its partitions.
+  auto rows = database.exec(
+      "WITH tree AS (SELECT $1::oid AS relid UNION SELECT relid FROM pg_partition_tree($1::oid)) "
+      "SELECT NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid IN (SELECT relid FROM tree) "
+      "AND NOT tgisinternal) "
+      "AND NOT EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class IN (SELECT relid FROM tree) "
+      "AND rulename <> '_RETURN') "
+      "AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid IN "
+      "(SELECT relid FROM tree) AND confupdtype NOT IN ('a', 'r'))",
+      {m_session->source()->oid});
+  return !rows.empty() && std::string(rows[0][0].c_str()) == "t";
+}
+
+// The batch after the one in hand is read in the same transaction, before the one
+// in hand is written, when its writes were all patches of its own rows: those
+// change no row the next batch reads. Then a thread writes and commits the batch
+// in hand, with its chunk's progress, and opens the next batch's transaction,
+// while `each` runs over the next batch. Every call the recipe makes meanwhile
+// waits until that commit (Database::lend), so that it reads what a batch after
+// batch would read. A failure of either batch rolls back whatever of them is not
+// committed and leaves to work_on() to try again.
+BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
+                                                     RecipeSession::Counters& before) {
+  RecipeSession& session = *m_session;
+  Database& database = session.database();
+  const RunOptions& options = *m_shared.options;
+
+  database.begin();
+  Renewal renewal = m_leases->renew(chunk);
+  ScannedBatch current;
+  bool processed = false;  // whether `each` has run over `current`
+  auto started = std::chrono::steady_clock::now();
+  for (;;) {
+    // `renewal` opened the transaction `current` is written in.
+    if (!renewal.held) {
+      session.roll_back_batch(before);
+      return {Outcome::lease_lost};
+    }
+    if (renewal.stop != StopKind::none || should_stop()) {
+      session.roll_back_batch(before);
+      StopSignal::request(renewal.stop);
+      return {Outcome::stop_requested};
+    }
+    if (!processed) {
+      current = scan_batch(chunk, chunk.after, m_batch_size);
+      show_range(current);
+      started = std::chrono::steady_clock::now();
+      if (current.count > 0) session.process_scanned(current.rows, current.count);
+    }
+    crash_point("batch_processed");
+    bool done =
+        static_cast<long long>(current.count) < current.wanted || current.last == chunk.upper;
+    RecipeSession::BatchOutput output = session.take_output();
+    std::optional<ScannedBatch> next;
+    if (!done && !should_stop() && output.writes.only_own_row_patches())
+      next = scan_batch(chunk, current.last, m_batch_size);
+
+    RecipeSession::Counters after_each = session.counters();
+    Chunk updated = with_share(chunk, before, after_each);
+    WorkerBatch progress;
+    progress.rows = static_cast<long long>(current.count);
+    progress.retries = m_retries_unrecorded;
+    std::optional<nlohmann::json> modules;
+    if (session.modules().size() > m_modules_recorded) modules = session.modules_json();
+    std::size_t modules_now = session.modules().size();
+    long long sequence = renewal.batch_number * k_sequences_per_batch;
+    int batch = static_cast<int>(renewal.batch_number % INT_MAX);
+
+    RecipeSession::Counters added;
+    bool committed = false;
+    Renewal next_renewal;
+    database.lend();
+    std::future<void> written = m_writer->post([&]() {
+      database.borrow();
+      try {
+        added = session.write_output(output, batch, sequence, FlushIsolation::savepoint);
+        updated.stats += added.stats;
+        for (const auto& [where, n] : added.protected_by_column)
+          if (n) updated.protected_by_column[where] += n;
+        m_leases->record_batch(updated, current.last, done, progress);
+        if (modules) record_modules(*modules);
+        crash_point("batch_checkpointed");
+        database.commit();
+        committed = true;
+        crash_point("batch_committed");
+        if (session.audit_file()) session.audit_file()->publish();
+        if (next) {
+          database.begin();
+          next_renewal = m_leases->renew(chunk);
+        }
+        database.give_back(false);
+      } catch (...) {
+        database.give_back(true);
+        throw;
+      }
+    });
+
+    std::exception_ptr failure;  // of `next`, unless `current` was not committed
+    if (next && next->count > 0) {
+      try {
+        session.process_scanned(next->rows, next->count);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    }
+    try {
+      written.get();
+    } catch (...) {
+      database.wait_given_back();
+      if (!committed) {
+        show_range(current);
+        throw;
+      }
+      failure = std::current_exception();  // opening the next batch's transaction
+    }
+    database.wait_given_back();
+    // `current` is committed: `before` moves past it.
+    session.add_written(added);
+    before = after_each;
+    before += added;
+    chunk = updated;
+    m_modules_recorded = modules_now;
+    m_retries_unrecorded = 0;
+    if (!options.quiet)
+      spdlog::debug("worker {} chunk {}: batch of {} rows committed", m_id, chunk.number,
+                    current.count);
+    if (!m_shared.fixed_batch_size)
+      m_batch_size = next_batch_size(current.wanted, static_cast<long long>(current.count),
+                                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - started));
+    started = std::chrono::steady_clock::now();
+    if (failure) {
+      if (next) show_range(*next);
+      std::rethrow_exception(failure);
+    }
+    if (done) {
+      Attempt result;
+      result.chunk_done = true;
+      return result;
+    }
+    if (!next) return {};  // the next batch starts afresh
+    renewal = next_renewal;
+    current = std::move(*next);
+    processed = true;
+  }
 }
 
 long long BatchWorker::next_batch_size(long long size, long long rows,

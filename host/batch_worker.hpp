@@ -15,6 +15,7 @@
 #include "host/recipe_session.hpp"
 #include "host/retry_policy.hpp"
 #include "host/runner.hpp"
+#include "host/writer_thread.hpp"
 
 namespace host {
 
@@ -57,6 +58,24 @@ class BatchWorker {
   bool should_stop() const;
   void work_on(Chunk& chunk);
   Attempt attempt(Chunk& chunk, long long rows, const RecipeSession::Counters& before);
+  // Batches of `chunk` one after the other, each written on a thread of its own
+  // while `each` already runs over the next; `before` follows what commits.
+  Attempt attempt_overlapped(Chunk& chunk, RecipeSession::Counters& before);
+  struct ScannedBatch {
+    pqxx::result rows;
+    std::size_t count = 0;
+    long long wanted = 0;
+    Params last;  // the key of its last row (the chunk's checkpoint after it)
+    Params range_from, range_to;
+    bool range_from_inclusive = false;
+  };
+  ScannedBatch scan_batch(const Chunk& chunk, const Params& after, long long wanted);
+  void show_range(const ScannedBatch& batch);
+  // Whether the next batch may be read before the one before it is written: true
+  // when writing a batch's own rows changes nothing else (no triggers, rules or
+  // cascading foreign keys on the source table).
+  bool source_writes_stay_in_row();
+  void record_modules(const nlohmann::json& modules);
   void recover(Failure failure, int tries);
   long long next_batch_size(long long size, long long rows, std::chrono::milliseconds took) const;
   std::string range_text() const;
@@ -70,6 +89,8 @@ class BatchWorker {
   Backoff m_backoff;
   long long m_batch_size;
   long long m_retries_unrecorded = 0;
+  bool m_overlap = false;
+  std::unique_ptr<WriterThread> m_writer;  // when m_overlap
   std::size_t m_modules_recorded = 0;  // modules whose hashes the run's row holds
   // The key range of the batch last tried, for the message when tries run out.
   Params m_range_from, m_range_to;

@@ -85,7 +85,7 @@ std::optional<Chunk> ChunkLeases::claim() {
 }
 
 Renewal ChunkLeases::renew(const Chunk& chunk) {
-  auto rows = m_database.exec(
+  auto rows = m_database.exec_prepared(
       "UPDATE " + m_ledger.table("chunks") +
           " SET lease_until = clock_timestamp() + make_interval(secs => $4) "
           "WHERE run_id = $1 AND chunk = $2::integer AND lease_owner = $3 AND NOT done "
@@ -104,7 +104,7 @@ void ChunkLeases::record_batch(Chunk& chunk, const Params& after, bool done,
                                const WorkerBatch& batch) {
   chunk.after = after;
   ++chunk.batches;
-  m_database.exec(
+  m_database.exec_prepared(
       "WITH progress AS (UPDATE " + m_ledger.table("chunks") +
           " SET after_key = $4::jsonb, done = $5::boolean, batches = batches + 1, "
           "stats = $6::jsonb, protected_by_column = $7::jsonb, "

@@ -60,6 +60,7 @@ Database::Database(const std::string& conninfo) : m_conninfo(conninfo) { connect
 void Database::connect() {
   try {
     m_session.reset();
+    m_prepared.clear();
     m_connection = std::make_unique<pqxx::connection>(m_conninfo);
     m_session = std::make_unique<pqxx::nontransaction>(*m_connection, "host");
     m_session->exec(k_pinned_settings);
@@ -85,6 +86,7 @@ void Database::configure(const std::string& sql, const Params& params) {
 }
 
 void Database::reconnect() {
+  wait_turn();
   m_in_transaction = false;
   connect();
   for (const auto& [sql, params] : m_configuration) exec(sql, params);
@@ -123,16 +125,81 @@ pqxx::result Database::guarded(Fn&& fn) {
   }
 }
 
+void Database::lend() {
+  std::lock_guard<std::mutex> lock(m_loan_mutex);
+  m_borrower = std::thread::id();
+  m_borrower_failed = false;
+  m_lent = true;
+}
+
+void Database::borrow() {
+  std::lock_guard<std::mutex> lock(m_loan_mutex);
+  m_borrower = std::this_thread::get_id();
+}
+
+void Database::give_back(bool failed) {
+  {
+    std::lock_guard<std::mutex> lock(m_loan_mutex);
+    m_borrower_failed = failed;
+    m_borrower = std::thread::id();
+    m_lent = false;
+  }
+  m_loan_returned.notify_all();
+}
+
+bool Database::wait_given_back() {
+  std::unique_lock<std::mutex> lock(m_loan_mutex);
+  m_loan_returned.wait(lock, [&] { return !m_lent.load(); });
+  return m_borrower_failed.exchange(false);
+}
+
+void Database::wait_turn() {
+  if (!m_lent.load() && !m_borrower_failed.load()) return;
+  std::unique_lock<std::mutex> lock(m_loan_mutex);
+  if (m_lent && m_borrower == std::this_thread::get_id()) return;
+  auto started = std::chrono::steady_clock::now();
+  m_loan_returned.wait(lock, [&] { return !m_lent.load(); });
+  if (m_wait_observer) m_wait_observer(std::chrono::steady_clock::now() - started);
+  if (m_borrower_failed)
+    throw DatabaseError("the batch before this one could not be written; both are tried again",
+                        "40001");
+}
+
 pqxx::result Database::exec(const std::string& sql) {
+  wait_turn();
   return guarded([&] { return m_session->exec(sql); });
 }
 
 pqxx::result Database::exec(const std::string& sql, const Params& params) {
+  wait_turn();
   std::vector<const char*> raw;
   raw.reserve(params.size());
   for (const auto& p : params) raw.push_back(p ? p->c_str() : nullptr);
   return guarded(
       [&] { return m_session->exec_params(sql, pqxx::prepare::make_dynamic_params(raw)); });
+}
+
+pqxx::result Database::exec_prepared(const std::string& sql, const Params& params) {
+  // A bound on the statements kept, should a caller's text vary without end:
+  // past it, statements are run unprepared.
+  constexpr std::size_t k_most_prepared = 64;
+  wait_turn();
+  auto it = m_prepared.find(sql);
+  if (it == m_prepared.end()) {
+    if (m_prepared.size() >= k_most_prepared) return exec(sql, params);
+    std::string name = "host_" + std::to_string(m_prepared.size());
+    guarded([&] {
+      m_connection->prepare(name, sql);
+      return pqxx::result();
+    });
+    it = m_prepared.emplace(sql, std::move(name)).first;
+  }
+  std::vector<const char*> raw;
+  raw.reserve(params.size());
+  for (const auto& p : params) raw.push_back(p ? p->c_str() : nullptr);
+  return guarded([&] {
+    return m_session->exec_prepared(it->second, pqxx::prepare::make_dynamic_params(raw));
+  });
 }
 
 void Database::begin() {

@@ -2,12 +2,20 @@
 // One connection to PostgreSQL with explicit transaction control. The only
 // place that sees libpqxx exceptions: they leave as DatabaseUnreachable or
 // DatabaseError (host/errors.hpp).
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
 #include <string>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace host {
@@ -28,6 +36,9 @@ class Database {
   pqxx::result exec(const std::string& sql);
   // Runs one statement with $1..$n bound (extended protocol: never more than one statement).
   pqxx::result exec(const std::string& sql, const Params& params);
+  // The same, for a statement a run repeats every batch: prepared on this
+  // connection at its first use, so that the server parses and plans it once.
+  pqxx::result exec_prepared(const std::string& sql, const Params& params);
 
   void begin();
   void commit();
@@ -52,7 +63,24 @@ class Database {
   // is gone with it). Throws DatabaseUnreachable when it cannot.
   void reconnect();
 
+  // A batch can be written by another thread while the recipe already works on
+  // the next one (host/batch_worker.cpp). From lend() until the borrower's
+  // give_back(), a call from any other thread waits, so that what the recipe reads
+  // meanwhile it reads after that batch committed; if the borrower failed, the
+  // call throws instead (SQLSTATE 40001) until wait_given_back().
+  void lend();
+  void borrow();  // on the borrowing thread, before its first call
+  void give_back(bool failed);
+  // Waits for the borrower to give the connection back; true if it failed.
+  bool wait_given_back();
+  // Told how long a call waited for the borrower (the sandbox does not count it
+  // against the recipe's time limit).
+  void set_wait_observer(std::function<void(std::chrono::nanoseconds)> observer) {
+    m_wait_observer = std::move(observer);
+  }
+
  private:
+  void wait_turn();
   void connect();
   template <typename Fn>
   pqxx::result guarded(Fn&& fn);
@@ -62,6 +90,14 @@ class Database {
   std::unique_ptr<pqxx::nontransaction> m_session;
   bool m_in_transaction = false;
   std::vector<std::pair<std::string, Params>> m_configuration;
+  // Statement text -> name of its prepared statement on this connection.
+  std::unordered_map<std::string, std::string> m_prepared;
+  std::atomic<bool> m_lent{false};
+  std::mutex m_loan_mutex;
+  std::condition_variable m_loan_returned;
+  std::thread::id m_borrower;
+  std::atomic<bool> m_borrower_failed{false};
+  std::function<void(std::chrono::nanoseconds)> m_wait_observer;
 };
 
 // The field of `row` whose column is named exactly `column`. libpq folds an

@@ -53,6 +53,9 @@ void RecipeSession::load() {
   m_catalog = std::make_unique<Catalog>(*m_database);
   m_ledger = std::make_unique<Ledger>(*m_database, m_options.ledger_schema);
   m_sandbox = std::make_unique<Sandbox>(m_options.limits);
+  // Waiting for the batch before to be written is not the recipe's time.
+  m_database->set_wait_observer(
+      [this](std::chrono::nanoseconds waited) { m_sandbox->postpone_deadline(waited); });
   const RunOptions& options = m_options;
   m_sandbox->set_abandon_handler([this, &options](const std::string& message) {
     nlohmann::json report = {
@@ -299,6 +302,7 @@ void RecipeSession::process_rows(std::size_t count, const RowPusher& push_row) {
   reset_row_registry(L, m_context);
   m_context.row_threads.clear();
   m_context.pending.clear();
+  m_context.scanned_slots.clear();
   int top = lua_gettop(L);
   lua_createtable(L, static_cast<int>(count), 0);  // keeps the row threads alive
   int anchor = lua_gettop(L);
@@ -359,33 +363,63 @@ pqxx::result RecipeSession::scan_next(TableScan& scan) {
 void RecipeSession::process_scanned(const pqxx::result& rows, std::size_t count) {
   process_rows(count, [&](lua_State* thread, std::size_t i, RowTask& task) {
     push_result_row(thread, m_context, rows, static_cast<int>(i), 0, m_source, m_key);
+    m_context.scanned_slots.push_back(m_context.rows.size() - 1);
     Params key = row_key(rows[static_cast<int>(i)], m_key);
     task.identity = std::make_shared<const RowIdentity>(
         RowIdentity{key_json(m_source, m_key, key), "row " + describe_key(m_key, key)});
   });
 }
 
+RecipeSession::Counters& RecipeSession::Counters::operator+=(const Counters& other) {
+  stats += other.stats;
+  for (const auto& [where, count] : other.protected_by_column) protected_by_column[where] += count;
+  return *this;
+}
+
 void RecipeSession::flush_batch(int batch, long long& sequence, FlushIsolation isolation) {
-  std::size_t failed_before = m_failed_rows.size();
-  FlushResult flushed;
+  BatchOutput output = take_output();
   try {
-    flushed = m_context.writes.flush(*m_database, *m_ledger, m_context.run_id, batch, sequence,
-                                     m_recipe.skip_failed_rows ? &m_failed_rows : nullptr,
-                                     isolation);
+    add_written(write_output(output, batch, sequence, isolation));
   } catch (const RecipeError&) {
     ++m_context.stats.errors;  // a value the database refused stopped the run
     throw;
   }
-  m_context.stats.patched += flushed.patched;
-  m_context.stats.protected_fields += flushed.protected_fields;
-  m_context.stats.inserted += flushed.inserted;
-  m_context.stats.errors += static_cast<long long>(m_failed_rows.size() - failed_before);
-  for (const auto& [where, count] : flushed.protected_by_column)
-    m_context.protected_by_column[where] += count;
+}
+
+RecipeSession::BatchOutput RecipeSession::take_output() {
+  BatchOutput output;
+  std::swap(output.writes, m_context.writes);
+  std::swap(output.reviews, m_context.reviews);
+  std::swap(output.audit, m_context.audit);
+  std::swap(output.failed_rows, m_failed_rows);
+  return output;
+}
+
+RecipeSession::Counters RecipeSession::write_output(BatchOutput& output, int batch,
+                                                    long long& sequence,
+                                                    FlushIsolation isolation) {
+  std::size_t failed_before = output.failed_rows.size();
+  FlushResult flushed =
+      output.writes.flush(*m_database, *m_ledger, m_context.run_id, batch, sequence,
+                          m_recipe.skip_failed_rows ? &output.failed_rows : nullptr, isolation);
+  Counters written;
+  written.stats.patched = flushed.patched;
+  written.stats.protected_fields = flushed.protected_fields;
+  written.stats.inserted = flushed.inserted;
+  written.stats.errors = static_cast<long long>(output.failed_rows.size() - failed_before);
+  written.protected_by_column = flushed.protected_by_column;
   crash_point("batch_flushed");
-  record_events(sequence);
-  m_ledger->record_failed_rows(m_context.run_id, sequence, m_failed_rows);
-  m_failed_rows.clear();
+  m_ledger->record_reviews(m_context.run_id, sequence, output.reviews);
+  m_ledger->record_audit(m_context.run_id, sequence, output.audit);
+  if (m_audit_file) m_audit_file->stage(output.audit);
+  m_ledger->record_failed_rows(m_context.run_id, sequence, output.failed_rows);
+  return written;
+}
+
+void RecipeSession::add_written(const Counters& written) {
+  m_context.stats += written.stats;
+  for (const auto& [where, count] : written.protected_by_column)
+    m_context.protected_by_column[where] += count;
 }
 
 void RecipeSession::record_events(long long& sequence) {

@@ -62,16 +62,32 @@ class RecipeSession {
   // Sends what the batch queued, with its ledger rows, review items, audit events
   // and failed rows, numbered from `sequence`; adds to the counters.
   void flush_batch(int batch, long long& sequence, FlushIsolation isolation);
-  void run_verify();
-  // Moves the review items and audit events gathered since the last call to the
-  // ledger (and the audit file's spool), numbering them from `sequence`.
-  void record_events(long long& sequence);
   // The counters a batch changes, taken before it: a batch the database rolls
   // back is undone in memory too.
   struct Counters {
     RunStats stats;
     std::map<std::pair<std::string, std::string>, long long> protected_by_column;
+    Counters& operator+=(const Counters& other);
   };
+  // flush_batch in three steps, so that a batch can be written on another thread
+  // while `each` runs over the next one: take_output() moves what the batch left
+  // to write out of the session; write_output() touches only the connection, the
+  // ledger and the audit file's spool, and returns what it adds to the counters;
+  // add_written() adds that.
+  struct BatchOutput {
+    WriteQueue writes;
+    std::vector<ReviewItem> reviews;
+    std::vector<AuditEvent> audit;
+    std::vector<FailedRow> failed_rows;
+  };
+  BatchOutput take_output();
+  Counters write_output(BatchOutput& output, int batch, long long& sequence,
+                        FlushIsolation isolation);
+  void add_written(const Counters& written);
+  void run_verify();
+  // Moves the review items and audit events gathered since the last call to the
+  // ledger (and the audit file's spool), numbering them from `sequence`.
+  void record_events(long long& sequence);
   Counters counters() const { return {m_context.stats, m_context.protected_by_column}; }
   // After a batch failed: rolls its transaction back (nothing to do when the
   // connection is gone), forgets what its rows left behind, puts `before` back.

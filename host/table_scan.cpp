@@ -50,7 +50,7 @@ pqxx::result TableScan::next() {
                     " t WHERE " + predicate + " ORDER BY " + column_list(m_key, "t") + " LIMIT " +
                     std::to_string(m_batch_size);
   auto rows = m_where.sql ? exec_recipe_sql(m_database, m_guard, sql, params, "where")
-                          : m_database.exec(sql, params);
+                          : m_database.exec_prepared(sql, params);
   if (!rows.empty()) m_after = row_key(rows[static_cast<int>(rows.size()) - 1], m_key);
   return rows;
 }

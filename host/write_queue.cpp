@@ -54,28 +54,32 @@ std::string short_value(const Param& value) {
 // collation of its own (the bounds, ordered in the type's collation, could exclude
 // keys of the batch), nor for composite keys. ORDER BY .. LIMIT 1 rather than
 // min()/max(): uuid and other key types have a btree order but no min/max.
-std::string key_range_bound(const TableInfo& table, const std::vector<std::string>& key_columns) {
+std::string key_range_bound(const TableInfo& table, const std::vector<std::string>& key_columns,
+                            const std::string& alias = "t") {
   if (key_columns.size() != 1) return "";
   const Column& key_column = table.require_column(key_columns[0]);
   if (key_column.own_collation) return "";
   std::string lowest = "(SELECT v.k0::" + key_column.cast_type + " FROM v ORDER BY 1 LIMIT 1)";
   std::string highest =
       "(SELECT v.k0::" + key_column.cast_type + " FROM v ORDER BY 1 DESC NULLS LAST LIMIT 1)";
-  return " AND t." + quote_ident(key_column.name) + " BETWEEN " + lowest + " AND " + highest;
+  return " AND " + alias + "." + quote_ident(key_column.name) + " BETWEEN " + lowest + " AND " +
+         highest;
 }
 
 // The SQL that ties the rows of `t` to the batch's key arrays `v` and to the
 // locked rows `cur`, and that selects and returns their keys.
 struct KeySql {
   std::string join_v, join_cur, select_keys, returning_keys;
-  KeySql(const TableInfo& table, const std::vector<std::string>& key_columns) {
+  // `alias` names the row joined to `v` (t, or the snapshot's copy of it).
+  KeySql(const TableInfo& table, const std::vector<std::string>& key_columns,
+         const std::string& alias = "t") {
     for (std::size_t k = 0; k < key_columns.size(); ++k) {
       const Column& key_column = table.require_column(key_columns[k]);
-      std::string name = quote_ident(key_column.name), alias = "k" + std::to_string(k);
+      std::string name = quote_ident(key_column.name), slot = "k" + std::to_string(k);
       std::string sep = k ? " AND " : "";
-      join_v += sep + "t." + name + " = v." + alias + "::" + key_column.cast_type;
-      join_cur += sep + "t." + name + " = cur." + alias;
-      select_keys += "t." + name + " AS " + alias + ", ";
+      join_v += sep + alias + "." + name + " = v." + slot + "::" + key_column.cast_type;
+      join_cur += sep + "t." + name + " = cur." + slot;
+      select_keys += "t." + name + " AS " + slot + ", ";
       returning_keys += std::string(k ? ", " : "") + "t." + name + "::text";
     }
   }
@@ -142,7 +146,7 @@ class Sender {
                          "jsonb_agg(ledger_key), NULL::text[], NULL::text[], jsonb_agg(row_values)",
                          "ins");
     sql += " SELECT match_key::text FROM ins";
-    auto rows = m_database.exec(sql, params);
+    auto rows = m_database.exec_prepared(sql, params);
     std::set<Params> inserted;
     for (const auto& row : rows) {
       auto key = nlohmann::json::parse(row[0].c_str());
@@ -200,12 +204,13 @@ class Sender {
                       bound + " WHERE " + guard("v") + " FOR NO KEY UPDATE OF t), upd AS (UPDATE " +
                       table.qualified_name + " t SET " + quote_ident(column.name) +
                       " = cur.val::" + column.cast_type + " FROM cur WHERE " + keys.join_cur +
-                      " AND " + guard("cur") + " RETURNING jsonb_build_array(" +
-                      keys.returning_keys + ") AS row_key, cur.old, " + target + "::text AS new)";
+                      " AND " + guard("cur") + " RETURNING ARRAY[" + keys.returning_keys +
+                      "] AS row_key, cur.old, " + target + "::text AS new)";
     sql += ledger_insert(params, "update", table, column.name, key_columns, first,
-                         "jsonb_agg(row_key), array_agg(old), array_agg(new), NULL::jsonb", "upd");
+                         "to_jsonb(array_agg(row_key)), array_agg(old), array_agg(new), NULL::jsonb",
+                         "upd");
     sql += " SELECT count(*) FROM upd";
-    return m_database.exec(sql, params)[0][0].as<long long>();
+    return m_database.exec_prepared(sql, params)[0][0].as<long long>();
   }
 
   // The rows are locked FOR NO KEY UPDATE, as the UPDATE itself would lock them:
@@ -217,9 +222,15 @@ class Sender {
   // filled. Per column the ledger gets one row per (confidence, reason). `changed`
   // receives, per column of `columns`, how many cells changed, `duplicates` how
   // many writes named a cell an earlier write of the batch had named.
+  //
+  // Unless `lock_first`, the rows are not locked beforehand: the UPDATE joins each
+  // row to its copy in the statement's snapshot by ctid, which gives the old
+  // values, and a row another session changed since is left out (its newer version
+  // has another ctid), never written from stale values. The caller tries the cells
+  // left out again with `lock_first`.
   void send_row_updates(const std::vector<const QueuedWrite*>& items,
                         const std::vector<std::string>& columns, std::vector<long long>& changed,
-                        std::vector<long long>& duplicates) {
+                        std::vector<long long>& duplicates, bool lock_first) {
     duplicates.assign(columns.size(), 0);
     const QueuedWrite& first = *items.front();
     const TableInfo& table = *first.table;
@@ -280,31 +291,58 @@ class Sender {
       add_array(meta, "int[]", "m" + n);
       add_array(null_only, "bool[]", "n" + n);
     }
-    KeySql keys_sql(table, key_columns);
-    std::string selected, guards, sets, returned;
-    for (std::size_t c = 0; c < columns.size(); ++c) {
+    // Cell c's guard, over the row `alias`, reading the batch's values from `source`.
+    auto guard_of = [&](std::size_t c, const std::string& alias, const std::string& source) {
       const Column& column = table.require_column(columns[c]);
-      std::string n = std::to_string(c), target = "t." + quote_ident(column.name);
-      std::string guard = "(v.m" + n + " IS NOT NULL AND (" +
-                          empty_condition(column, target, EmptyRule::null_only) + " OR (NOT v.n" +
-                          n + " AND " + empty_condition(column, target, EmptyRule::blank) +
-                          ")) AND " + distinct_value(column, target, "v.val" + n) + ")";
-      guards += (c ? " OR " : "") + guard;
-      selected += guard + " AS w" + n + ", " + target + "::text AS old" + n + ", v.val" + n +
-                  ", v.m" + n + ", ";
-      sets += std::string(c ? ", " : "") + quote_ident(column.name) + " = CASE WHEN cur.w" + n +
-              " THEN cur.val" + n + "::" + column.cast_type + " ELSE " + target + " END";
-      returned +=
-          ", cur.w" + n + ", cur.m" + n + ", cur.old" + n + ", " + target + "::text AS new" + n;
+      std::string n = std::to_string(c), target = alias + "." + quote_ident(column.name);
+      return "(" + source + ".m" + n + " IS NOT NULL AND (" +
+             empty_condition(column, target, EmptyRule::null_only) + " OR (NOT " + source + ".n" +
+             n + " AND " + empty_condition(column, target, EmptyRule::blank) + ")) AND " +
+             distinct_value(column, target, source + ".val" + n) + ")";
+    };
+    std::string sql;
+    if (lock_first) {
+      KeySql keys_sql(table, key_columns);
+      std::string selected, guards, sets, returned;
+      for (std::size_t c = 0; c < columns.size(); ++c) {
+        const Column& column = table.require_column(columns[c]);
+        std::string n = std::to_string(c), target = "t." + quote_ident(column.name);
+        std::string guard = guard_of(c, "t", "v");
+        guards += (c ? " OR " : "") + guard;
+        selected += guard + " AS w" + n + ", " + target + "::text AS old" + n + ", v.val" + n +
+                    ", v.m" + n + ", ";
+        sets += std::string(c ? ", " : "") + quote_ident(column.name) + " = CASE WHEN cur.w" + n +
+                " THEN cur.val" + n + "::" + column.cast_type + " ELSE " + target + " END";
+        returned +=
+            ", cur.w" + n + ", cur.m" + n + ", cur.old" + n + ", " + target + "::text AS new" + n;
+      }
+      sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
+            ")), cur AS (SELECT " + keys_sql.select_keys + selected + "true AS locked FROM " +
+            table.qualified_name + " t JOIN v ON " + keys_sql.join_v +
+            key_range_bound(table, key_columns) + " WHERE " + guards +
+            " FOR NO KEY UPDATE OF t), upd AS (UPDATE " + table.qualified_name + " t SET " +
+            sets + " FROM cur WHERE " + keys_sql.join_cur + " RETURNING ARRAY[" +
+            keys_sql.returning_keys + "] AS row_key" + returned + ")";
+    } else {
+      KeySql snapshot_keys(table, key_columns, "o");
+      std::string guards, sets, returned;
+      for (std::size_t c = 0; c < columns.size(); ++c) {
+        const Column& column = table.require_column(columns[c]);
+        std::string n = std::to_string(c), name = quote_ident(column.name);
+        guards += (c ? " OR " : "") + guard_of(c, "t", "v");
+        sets += std::string(c ? ", " : "") + name + " = CASE WHEN " + guard_of(c, "t", "v") +
+                " THEN v.val" + n + "::" + column.cast_type + " ELSE t." + name + " END";
+        returned += ", " + guard_of(c, "o", "v") + " AS w" + n + ", v.m" + n + ", o." + name +
+                    "::text AS old" + n + ", t." + name + "::text AS new" + n;
+      }
+      sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
+            ")), upd AS (UPDATE " + table.qualified_name + " t SET " + sets + " FROM v JOIN " +
+            table.qualified_name + " o ON " + snapshot_keys.join_v +
+            key_range_bound(table, key_columns, "o") +
+            " WHERE t.tableoid = o.tableoid AND t.ctid = o.ctid AND (" + guards +
+            ") RETURNING ARRAY[" + snapshot_keys.returning_keys + "] AS row_key" +
+            returned + ")";
     }
-    std::string sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
-                      ")), cur AS (SELECT " + keys_sql.select_keys + selected +
-                      "true AS locked FROM " + table.qualified_name + " t JOIN v ON " +
-                      keys_sql.join_v + key_range_bound(table, key_columns) + " WHERE " + guards +
-                      " FOR NO KEY UPDATE OF t), upd AS (UPDATE " + table.qualified_name +
-                      " t SET " + sets + " FROM cur WHERE " + keys_sql.join_cur +
-                      " RETURNING jsonb_build_array(" + keys_sql.returning_keys + ") AS row_key" +
-                      returned + ")";
     Params meta_ids, confidences, reasons;
     for (std::size_t m = 0; m < metas.size(); ++m) {
       meta_ids.push_back(std::to_string(m));
@@ -328,14 +366,14 @@ class Sender {
              "key_columns, keys, old_values, new_values, row_values, confidence, reason) SELECT " +
              run + "::uuid, " + seq_base + "::bigint + u.m" + n + ", " + batch +
              "::int, 'update', " + table_name + ", " + qualified_table + ", " + table_oid +
-             "::oid, " + add(columns[c]) + ", " + keys + "::text[], jsonb_agg(u.row_key), " +
+             "::oid, " + add(columns[c]) + ", " + keys + "::text[], to_jsonb(array_agg(u.row_key)), " +
              "array_agg(u.old" + n + "), array_agg(u.new" + n + "), NULL::jsonb, " +
              "min(meta.confidence), min(meta.reason) FROM upd u JOIN meta ON meta.id = u.m" + n +
              " WHERE u.w" + n + " GROUP BY u.m" + n + ")";
       counts += std::string(c ? ", " : "") + "count(*) FILTER (WHERE w" + n + ")";
     }
     sql += " SELECT " + counts + " FROM upd";
-    auto row = m_database.exec(sql, params)[0];
+    auto row = m_database.exec_prepared(sql, params)[0];
     changed.assign(columns.size(), 0);
     for (std::size_t c = 0; c < columns.size(); ++c)
       changed[c] = row[static_cast<int>(c)].as<long long>();
@@ -511,7 +549,17 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
       for (const auto* item : items)
         if (!queued[item->column]++) columns.push_back(item->column);
       std::vector<long long> changed, duplicates;
-      sender.send_row_updates(items, columns, changed, duplicates);
+      sender.send_row_updates(items, columns, changed, duplicates, false);
+      long long cells = 0, written = 0;
+      for (std::size_t c = 0; c < columns.size(); ++c) {
+        cells += queued[columns[c]] - duplicates[c];
+        written += changed[c];
+      }
+      if (written < cells) {  // left out, changed meanwhile: with the rows locked first
+        std::vector<long long> again;
+        sender.send_row_updates(items, columns, again, duplicates, true);
+        for (std::size_t c = 0; c < columns.size(); ++c) changed[c] += again[c];
+      }
       for (std::size_t c = 0; c < columns.size(); ++c) {
         long long refused = queued[columns[c]] - changed[c];
         result.patched += changed[c];
@@ -567,6 +615,12 @@ std::string QueuedWrite::call_site() const {
   std::string source =
       call_source[0] == '@' || call_source[0] == '=' ? call_source + 1 : call_source;
   return source + ":" + std::to_string(call_line) + ":";
+}
+
+bool WriteQueue::only_own_row_patches() const {
+  return std::all_of(m_writes.begin(), m_writes.end(), [](const QueuedWrite& w) {
+    return w.own_row && (w.kind == WriteKind::patch_if_empty || w.kind == WriteKind::patch_if);
+  });
 }
 
 void WriteQueue::drop_row(std::size_t row_index) {

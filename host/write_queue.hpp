@@ -42,6 +42,8 @@ struct QueuedWrite {
   const char* call_source = nullptr;
   int call_line = 0;
   std::shared_ptr<const RowIdentity> row;
+  // A patch of the scanned row whose `each` queued it (not of a row read or named).
+  bool own_row = false;
 
   // "recipe.lua:12:", or "" when unknown.
   std::string call_site() const;
@@ -67,6 +69,9 @@ class WriteQueue {
   // Forgets what the given source row queued (its `each` failed, on_error = "skip").
   void drop_row(std::size_t row_index);
   bool empty() const { return m_writes.empty(); }
+  // True when every write patches the scanned row that queued it: writing them
+  // then changes no row another batch reads.
+  bool only_own_row_patches() const;
   void clear() { m_writes.clear(); }
 
   // Sends everything queued, with ledger rows, inside the caller's transaction,
