@@ -1,5 +1,6 @@
 #include "bindings/lua_value.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -68,6 +69,13 @@ void push_pg_value(lua_State* L, const char* text, std::size_t length, unsigned 
 std::string format_number(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
+  if (value == std::floor(value) && std::fabs(value) < 9e18) {
+    // Every value written goes through here; most are integers, which long long
+    // holds exactly in this range (and -0 becomes 0).
+    char buffer[24];
+    auto end = std::to_chars(buffer, buffer + sizeof buffer, static_cast<long long>(value)).ptr;
+    return std::string(buffer, end);
+  }
   if (value == std::floor(value) && std::fabs(value) < 1e21) {
     // An integral double prints exactly with %.0f (2^60 as 1152921504606846976,
     // not 1.15292150460685e+18, which int8 would refuse).

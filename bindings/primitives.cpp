@@ -71,10 +71,13 @@ std::string check_string(lua_State* L, int index, const char* what) {
   return std::string(text, length);
 }
 
-Param to_param_or_throw(lua_State* L, int index, const std::string& what) {
+// `what` + `name` + `after` names the value in the error ("value for column 'x'");
+// the words are only put together for an error, not for every call.
+Param to_param_or_throw(lua_State* L, int index, const char* what, const std::string& name,
+                        const char* after = "'") {
   std::string error;
   auto value = lua_to_param(L, index, error);
-  if (!value) throw RecipeError(what + ": " + error);
+  if (!value) throw RecipeError(what + name + after + ": " + error);
   return *value;
 }
 
@@ -117,13 +120,15 @@ WriteOpts parse_write_opts(lua_State* L, int index) {
   index = index < 0 ? lua_gettop(L) + index + 1 : index;
   lua_pushnil(L);
   while (lua_next(L, index)) {
-    std::string key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-    if (key == "confidence") {
+    // Compared as C strings: this runs for every write of every row.
+    const char* key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+    auto is = [&](const char* name) { return std::strcmp(key, name) == 0; };
+    if (is("confidence")) {
       if (lua_type(L, -1) != LUA_TSTRING || !parse_confidence(lua_tostring(L, -1), opts.confidence))
         throw RecipeError("opts.confidence must be \"high\", \"medium\" or \"low\"");
-    } else if (key == "reason") {
+    } else if (is("reason")) {
       opts.reason = check_string(L, -1, "opts.reason");
-    } else if (key == "empty") {
+    } else if (is("empty")) {
       std::string rule = check_string(L, -1, "opts.empty");
       if (rule == "blank")
         opts.empty = EmptyRule::blank;
@@ -131,12 +136,12 @@ WriteOpts parse_write_opts(lua_State* L, int index) {
         opts.empty = EmptyRule::null_only;
       else
         throw RecipeError("opts.empty must be \"blank\" or \"null\"");
-    } else if (key == "key") {
+    } else if (is("key")) {
       opts.key = string_list(L, -1, "opts.key");
-    } else if (key == "table") {
+    } else if (is("table")) {
       opts.table = check_string(L, -1, "opts.table");
     } else {
-      throw RecipeError("unknown option '" + key + "'");
+      throw RecipeError("unknown option '" + std::string(key) + "'");
     }
     lua_pop(L, 1);
   }
@@ -164,9 +169,10 @@ void check_writable(RunContext& context, const TableInfo& table, const std::stri
 }
 
 // The host-known origin of a row table: which table and key it came from.
-// `own_row`, if given, is set when the row is the scanned row being processed.
-RowOrigin origin_of(lua_State* L, RunContext& context, int row_index, const WriteOpts& opts,
-                    bool* own_row = nullptr) {
+// The origin of a row of this batch, or `named` filled in from opts.table and the
+// row's key values. `own_row` is set when the row is the scanned row being processed.
+const RowOrigin& origin_of(lua_State* L, RunContext& context, int row_index,
+                           const WriteOpts& opts, RowOrigin& named, bool& own_row) {
   if (!lua_istable(L, row_index)) throw RecipeError("row must be a table");
   lua_getfield(L, LUA_REGISTRYINDEX, k_row_registry);
   lua_pushvalue(L, row_index);
@@ -175,16 +181,15 @@ RowOrigin origin_of(lua_State* L, RunContext& context, int row_index, const Writ
   std::size_t index = known ? static_cast<std::size_t>(lua_tonumber(L, -1)) : 0;
   lua_pop(L, 2);
   if (known && index < context.rows.size() && opts.table.empty()) {
-    if (own_row)
-      *own_row = context.current_row < context.scanned_slots.size() &&
-                 context.scanned_slots[context.current_row] == index;
+    own_row = context.current_row < context.scanned_slots.size() &&
+              context.scanned_slots[context.current_row] == index;
     return context.rows[index];
   }
   if (opts.table.empty())
     throw RecipeError(
         "row does not come from a table scan or read() of this batch; pass opts.table to name "
         "its table");
-  RowOrigin origin;
+  RowOrigin& origin = named;
   origin.table = &context.catalog->table(opts.table);
   origin.key_columns = opts.key.empty() ? origin.table->primary_key : opts.key;
   if (origin.key_columns.empty())
@@ -192,7 +197,7 @@ RowOrigin origin_of(lua_State* L, RunContext& context, int row_index, const Writ
   origin.table->require_row_identity(origin.key_columns, "opts.key", KeyUse::match);
   for (const auto& column : origin.key_columns) {
     lua_getfield(L, row_index, column.c_str());
-    Param value = to_param_or_throw(L, -1, "key column '" + column + "'");
+    Param value = to_param_or_throw(L, -1, "key column '", column);
     lua_pop(L, 1);
     if (!value) throw RecipeError("row has no value for key column '" + column + "'");
     origin.key.push_back(value);
@@ -217,10 +222,10 @@ void add_review(RunContext& context, const std::string& table, nlohmann::json ke
   ++context.stats.review;
 }
 
-QueuedWrite base_write(lua_State* L, RunContext& context, const WriteOpts& opts) {
+QueuedWrite base_write(lua_State* L, RunContext& context, WriteOpts& opts) {
   QueuedWrite write;
   write.confidence = opts.confidence;
-  write.reason = opts.reason;
+  write.reason = std::move(opts.reason);  // the caller is done with its opts
   write.empty = opts.empty;
   write.row_index = context.current_row;
   lua_Debug frame;
@@ -239,17 +244,18 @@ int patch(lua_State* L, bool compare) {
     WriteOpts opts = parse_write_opts(L, value_index + 1);
     std::string column_name = check_string(L, 2, "column");
     bool own_row = false;
-    RowOrigin origin = origin_of(L, context, 1, opts, &own_row);
+    RowOrigin named;
+    const RowOrigin& origin = origin_of(L, context, 1, opts, named, own_row);
     const TableInfo& table = *origin.table;
     check_writable(context, table, column_name);
     const Column& column = table.require_column(column_name);
     if (std::find(origin.key_columns.begin(), origin.key_columns.end(), column_name) !=
         origin.key_columns.end())
       throw RecipeError("column '" + column_name + "' is part of the row's key");
-    Param value = to_param_or_throw(L, value_index, "value for column '" + column_name + "'");
+    Param value = to_param_or_throw(L, value_index, "value for column '", column_name);
     refuse_rounding(table, column, value);
     Param expected;
-    if (compare) expected = to_param_or_throw(L, 3, "expected value of '" + column_name + "'");
+    if (compare) expected = to_param_or_throw(L, 3, "expected value of '", column_name);
 
     lua_pushstring(L, column_name.c_str());
     lua_rawget(L, 1);  // no __index: Lua run from here would escape the watchdog
@@ -286,9 +292,9 @@ int patch(lua_State* L, bool compare) {
     write.table = &table;
     write.key_columns = origin.key_columns;
     write.key = origin.key;
-    write.column = column_name;
-    write.value = value;
-    write.expected = expected;
+    write.column = std::move(column_name);
+    write.value = std::move(value);
+    write.expected = std::move(expected);
     write.own_row = own_row;
     context.writes.push(std::move(write));
     lua_pushboolean(L, 1);
@@ -311,7 +317,7 @@ int insert(lua_State* L, WriteKind kind) {
       if (lua_type(L, -2) != LUA_TSTRING) throw RecipeError("values must be keyed by column name");
       std::string column = lua_tostring(L, -2);
       check_writable(context, table, column);
-      values.emplace_back(column, to_param_or_throw(L, -1, "value for column '" + column + "'"));
+      values.emplace_back(column, to_param_or_throw(L, -1, "value for column '", column));
       refuse_rounding(table, table.require_column(column), values.back().second);
       lua_pop(L, 1);
     }
@@ -534,7 +540,7 @@ int query(lua_State* L) {
       sql.pop_back();
     Params params;
     for (int i = 2; i <= lua_gettop(L); ++i)
-      params.push_back(to_param_or_throw(L, i, "query parameter $" + std::to_string(i - 1)));
+      params.push_back(to_param_or_throw(L, i, "query parameter $", std::to_string(i - 1), ""));
     // As a subquery the text can only be a SELECT/VALUES: no COMMIT, no second
     // statement, no data-modifying WITH; the guard refuses what could reach outside
     // the transaction, and the read-only savepoint does the rest. One row past the
@@ -720,9 +726,20 @@ void reset_row_registry(lua_State* L, RunContext& context) {
   lua_setfield(L, LUA_REGISTRYINDEX, k_row_registry);
 }
 
+std::vector<int> key_field_numbers(const pqxx::result& result,
+                                   const std::vector<std::string>& key_columns) {
+  std::vector<int> fields;
+  fields.reserve(key_columns.size());
+  // Quoted: libpq folds an unquoted name to lower case.
+  for (const auto& key : key_columns)
+    fields.push_back(static_cast<int>(result.column_number(quote_ident(key))));
+  return fields;
+}
+
 void push_result_row(lua_State* L, RunContext& context, const pqxx::result& result, int row,
                      int column_offset, const TableInfo* origin_table,
-                     const std::vector<std::string>& key_columns) {
+                     const std::vector<std::string>& key_columns,
+                     const std::vector<int>* key_fields) {
   int columns = static_cast<int>(result.columns());
   lua_createtable(L, 0, columns - column_offset);
   const auto& tuple = result[row];
@@ -736,8 +753,9 @@ void push_result_row(lua_State* L, RunContext& context, const pqxx::result& resu
   RowOrigin origin;
   origin.table = origin_table;
   origin.key_columns = key_columns;
-  for (const auto& key : key_columns) {
-    const auto& field = field_named(tuple, key);
+  origin.key.reserve(key_columns.size());
+  for (std::size_t k = 0; k < key_columns.size(); ++k) {
+    const auto& field = key_fields ? tuple[(*key_fields)[k]] : field_named(tuple, key_columns[k]);
     origin.key.push_back(field.is_null() ? Param{} : Param{field.c_str()});
   }
   context.rows.push_back(std::move(origin));
@@ -766,8 +784,10 @@ int push_read_answer(lua_State* L, RunContext& context, const PendingCall& call,
     return 2;
   }
   lua_createtable(L, static_cast<int>(answer.rows.size()), 0);
+  std::vector<int> key_fields = key_field_numbers(*answer.result, key);
   for (size_t i = 0; i < answer.rows.size(); ++i) {
-    push_result_row(L, context, *answer.result, answer.rows[i], answer.column_offset, table, key);
+    push_result_row(L, context, *answer.result, answer.rows[i], answer.column_offset, table, key,
+                    &key_fields);
     lua_rawseti(L, -2, static_cast<int>(i + 1));
   }
   return 2;

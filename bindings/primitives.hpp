@@ -32,9 +32,14 @@ void reset_row_registry(lua_State* L, RunContext& context);
 // Pushes a row table for row `row` of `result` (skipping `column_offset` columns).
 // When `origin_table` is given, the row is remembered as writable through the
 // table's key columns `key_columns` (which must be among the result's columns).
+// `key_fields`, when given, are the key columns' field numbers in `result`
+// (key_field_numbers), found once for all its rows.
 void push_result_row(lua_State* L, RunContext& context, const pqxx::result& result, int row,
                      int column_offset, const TableInfo* origin_table,
-                     const std::vector<std::string>& key_columns);
+                     const std::vector<std::string>& key_columns,
+                     const std::vector<int>* key_fields = nullptr);
+std::vector<int> key_field_numbers(const pqxx::result& result,
+                                   const std::vector<std::string>& key_columns);
 
 // Pushes the answer of a resolved pending call in the (ok, value) shape the
 // Lua-side wrappers expect; returns the number of values pushed.

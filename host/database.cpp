@@ -92,6 +92,12 @@ void Database::reconnect() {
   for (const auto& [sql, params] : m_configuration) exec(sql, params);
 }
 
+std::unique_ptr<Database> Database::another() const {
+  auto other = std::make_unique<Database>(m_conninfo);
+  for (const auto& [sql, params] : m_configuration) other->configure(sql, params);
+  return other;
+}
+
 Database::~Database() {
   try {
     if (m_in_transaction && m_connection && m_connection->is_open()) m_session->exec("ROLLBACK");

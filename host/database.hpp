@@ -62,6 +62,8 @@ class Database {
   // Opens a new connection in place of a lost one (the open transaction, if any,
   // is gone with it). Throws DatabaseUnreachable when it cannot.
   void reconnect();
+  // A new connection to the same database, set up as this one (configure()).
+  std::unique_ptr<Database> another() const;
 
   // A batch can be written by another thread while the recipe already works on
   // the next one (host/batch_worker.cpp). From lend() until the borrower's
@@ -69,6 +71,7 @@ class Database {
   // meanwhile it reads after that batch committed; if the borrower failed, the
   // call throws instead (SQLSTATE 40001) until wait_given_back().
   void lend();
+  bool lent() const { return m_lent.load(); }
   void borrow();  // on the borrowing thread, before its first call
   void give_back(bool failed);
   // Waits for the borrower to give the connection back; true if it failed.

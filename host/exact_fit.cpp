@@ -67,11 +67,15 @@ int significant_second_digits(const std::string& text) {
 }  // namespace
 
 std::optional<std::string> rounding_problem(const Column& column, const std::string& raw) {
+  // Only a type with modifiers (numeric(p,s), timestamp(p), ...) is checked: asked for
+  // every value written, this returns at once for the others.
+  const std::string& declared = column.storage_type.empty() ? column.type : column.storage_type;
+  if (declared.find('(') == std::string::npos) return std::nullopt;
   // PostgreSQL ignores surrounding white space in these input forms ("1.234 " from a CSV).
   auto first = raw.find_first_not_of(" \t\r\n");
   auto last = raw.find_last_not_of(" \t\r\n");
   const std::string value = first == std::string::npos ? "" : raw.substr(first, last - first + 1);
-  const std::string& type = column.storage_type.empty() ? column.type : column.storage_type;
+  const std::string& type = declared;
   int precision = 0, scale = 0;
   if (type_modifiers(type, "numeric", precision, scale)) {
     if (scale < -1) return std::nullopt;  // negative scales (PostgreSQL 15) are not checked

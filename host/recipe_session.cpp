@@ -261,9 +261,20 @@ void RecipeSession::answer_pending(std::vector<RowTask>& tasks) {
       legacy_by_entity[pending[i].entity].push_back(pending[i].legacy_id);
     }
   }
-  std::vector<ReadAnswer> answers = answer_reads(*m_database, reads);
+  // While the batch before is written, reads it cannot have changed need not wait.
+  std::vector<const ReadRequest*> aside, here;
+  std::vector<std::size_t> aside_positions, here_positions;
+  for (std::size_t r = 0; r < reads.size(); ++r) {
+    bool now = m_database->lent() && readable_aside(*reads[r]);
+    (now ? aside : here).push_back(reads[r]);
+    (now ? aside_positions : here_positions).push_back(read_positions[r]);
+  }
+  std::vector<ReadAnswer> answers_aside = answer_reads_aside(aside);
+  std::vector<ReadAnswer> answers = answer_reads(*m_database, here);
   std::vector<const ReadAnswer*> answer_of(pending.size(), nullptr);
-  for (std::size_t r = 0; r < reads.size(); ++r) answer_of[read_positions[r]] = &answers[r];
+  for (std::size_t r = 0; r < here.size(); ++r) answer_of[here_positions[r]] = &answers[r];
+  for (std::size_t r = 0; r < aside.size(); ++r)
+    answer_of[aside_positions[r]] = &answers_aside[r];
   if (m_context.id_cache.size() > k_id_cache_limit) m_context.id_cache.clear();
   // Conflicts go back to the calls, so the error names the recipe line and row.
   std::map<std::string, std::string> conflicts;  // entity '\x1f' legacy -> problem
@@ -294,6 +305,37 @@ void RecipeSession::answer_pending(std::vector<RowTask>& tasks) {
       pushed = 2;
     }
     resume(*task_of.at(call.thread), pushed);
+  }
+}
+
+bool RecipeSession::readable_aside(const ReadRequest& request) {
+  const TableInfo& table = *request.table;
+  if (request.filter.sql || &table == m_source || (table.relkind != 'r' && table.relkind != 'p') ||
+      m_context.allowed_writes.count(table.qualified_name))
+    return false;
+  auto known = m_row_security.find(table.oid);
+  if (known == m_row_security.end()) {
+    if (!m_reader) m_reader = m_database->another();
+    auto rows = m_reader->exec("SELECT relrowsecurity FROM pg_class WHERE oid = $1::oid",
+                               {table.oid});
+    bool secured = rows.empty() || std::string(rows[0][0].c_str()) != "f";
+    known = m_row_security.emplace(table.oid, secured).first;
+  }
+  return !known->second;
+}
+
+std::vector<ReadAnswer> RecipeSession::answer_reads_aside(
+    const std::vector<const ReadRequest*>& reads) {
+  if (reads.empty()) return {};
+  try {
+    if (!m_reader) m_reader = m_database->another();
+    m_reader->begin();
+    auto answers = answer_reads(*m_reader, reads);
+    m_reader->commit();
+    return answers;
+  } catch (...) {
+    m_reader.reset();  // opened afresh by the next batch that needs it
+    throw;
   }
 }
 
@@ -361,10 +403,12 @@ pqxx::result RecipeSession::scan_next(TableScan& scan) {
 }
 
 void RecipeSession::process_scanned(const pqxx::result& rows, std::size_t count) {
+  std::vector<int> key_fields = key_field_numbers(rows, m_key);
   process_rows(count, [&](lua_State* thread, std::size_t i, RowTask& task) {
-    push_result_row(thread, m_context, rows, static_cast<int>(i), 0, m_source, m_key);
+    push_result_row(thread, m_context, rows, static_cast<int>(i), 0, m_source, m_key,
+                    &key_fields);
     m_context.scanned_slots.push_back(m_context.rows.size() - 1);
-    Params key = row_key(rows[static_cast<int>(i)], m_key);
+    const Params& key = m_context.rows.back().key;
     task.identity = std::make_shared<const RowIdentity>(
         RowIdentity{key_json(m_source, m_key, key), "row " + describe_key(m_key, key)});
   });

@@ -16,6 +16,7 @@
 #include "bindings/recipe.hpp"
 #include "bindings/run_context.hpp"
 #include "bindings/sandbox.hpp"
+#include "host/read_batcher.hpp"
 #include "host/table_scan.hpp"
 #include "host/runner.hpp"
 
@@ -118,6 +119,12 @@ class RecipeSession {
   void refuse_protected_target(const TableInfo& table) const;
   void resume(RowTask& task, int arguments);
   void answer_pending(std::vector<RowTask>& tasks);
+  // Whether `request` may be answered on a connection of its own while the batch
+  // before is being written on the session's (Database::lend): a plain table the
+  // run neither scans nor writes, without row security (a policy could read the
+  // tables being written), with no SQL where.
+  bool readable_aside(const ReadRequest& request);
+  std::vector<ReadAnswer> answer_reads_aside(const std::vector<const ReadRequest*>& reads);
 
   const RunOptions& m_options;
   std::string m_conninfo;
@@ -134,6 +141,8 @@ class RecipeSession {
   std::vector<std::string> m_key;
   std::vector<std::string> m_columns;
   std::vector<FailedRow> m_failed_rows;
+  std::unique_ptr<Database> m_reader;  // for readable_aside() requests, opened when needed
+  std::map<std::string, bool> m_row_security;  // table oid -> row security enabled
 };
 
 }  // namespace host

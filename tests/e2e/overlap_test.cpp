@@ -61,6 +61,46 @@ TEST_CASE("overlap: a read() sees what the batch before wrote, as batch after ba
   CHECK(value(db, "SELECT count(*) FROM chain WHERE value IS NOT NULL") == "1");
 }
 
+TEST_CASE("overlap: a read() through a view of the table being written waits for the batch before",
+          "[overlap][e2e]") {
+  auto db = fresh_database();
+  sql(db, k_chain);
+  sql(db, "CREATE VIEW chain_view AS SELECT id, value FROM chain");
+  std::string recipe_text = k_chain_recipe;
+  recipe_text.replace(recipe_text.find("read(\"chain\""), 12, "read(\"chain_view\"");
+  auto run = run_recipe(db, recipe_file("overlap_view", recipe_text));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(value(db, k_chain_expected) == "0");
+  CHECK(run.stat("patched") == 49);
+}
+
+TEST_CASE("overlap: reads of a table the run does not write are right while a batch is written",
+          "[overlap][e2e]") {
+  auto db = fresh_database();
+  sql(db, R"sql(
+CREATE TABLE projects (id int PRIMARY KEY, status text NOT NULL);
+INSERT INTO projects SELECT g, 'status of ' || g FROM generate_series(1, 50) g;
+CREATE TABLE tasks (id int PRIMARY KEY, project_id int NOT NULL, status text);
+INSERT INTO tasks SELECT g, 1 + g % 50, NULL FROM generate_series(1, 2000) g;
+)sql");
+  auto run = run_recipe(db, recipe_file("overlap_projects", R"lua(
+return {
+  name = "projects", table = "tasks", commit = "batch", batch_size = 100,
+  writes = { tasks = { "status" } },
+  each = function(row)
+    local project = read("projects", { id = row.project_id })
+    patch_if_empty(row, "status", project.status)
+  end,
+}
+)lua"));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.stat("patched") == 2000);
+  CHECK(value(db, "SELECT count(*) FROM tasks t JOIN projects p ON p.id = t.project_id "
+                  "WHERE t.status IS DISTINCT FROM p.status") == "0");
+}
+
 TEST_CASE("overlap: a table whose updates write other rows is worked batch after batch",
           "[overlap][e2e]") {
   auto db = fresh_database();
