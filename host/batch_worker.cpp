@@ -384,7 +384,9 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
         static_cast<long long>(current.count) < current.wanted || current.last == chunk.upper;
     RecipeSession::BatchOutput output = session.take_output();
     std::optional<ScannedBatch> next;
-    if (!done && !should_stop() && output.writes.only_own_row_patches())
+    // A SQL `where` may read other rows of the table, which the batch in hand changes.
+    if (!done && !should_stop() && output.writes.only_own_row_patches() &&
+        !session.recipe().where.sql)
       next = scan_batch(chunk, current.last, m_batch_size);
 
     RecipeSession::Counters after_each = session.counters();

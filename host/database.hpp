@@ -43,7 +43,11 @@ class Database {
   void begin();
   void commit();
   void rollback();
-  bool in_transaction() const { return m_in_transaction; }
+  // Waits, like every call, while another thread has the connection (lend()).
+  bool in_transaction() {
+    wait_turn();
+    return m_in_transaction;
+  }
 
   // Runs `sql` inside a read-only subtransaction that is always rolled back, so
   // nothing it does can persist. Requires an open transaction.
@@ -91,7 +95,7 @@ class Database {
   std::string m_conninfo;
   std::unique_ptr<pqxx::connection> m_connection;
   std::unique_ptr<pqxx::nontransaction> m_session;
-  bool m_in_transaction = false;
+  std::atomic<bool> m_in_transaction{false};
   std::vector<std::pair<std::string, Params>> m_configuration;
   // Statement text -> name of its prepared statement on this connection.
   std::unordered_map<std::string, std::string> m_prepared;

@@ -310,18 +310,25 @@ void RecipeSession::answer_pending(std::vector<RowTask>& tasks) {
 
 bool RecipeSession::readable_aside(const ReadRequest& request) {
   const TableInfo& table = *request.table;
-  if (request.filter.sql || &table == m_source || (table.relkind != 'r' && table.relkind != 'p') ||
+  if (request.filter.sql || !m_source || table.oid == m_source->oid || table.relkind != 'r' ||
       m_context.allowed_writes.count(table.qualified_name))
     return false;
-  auto known = m_row_security.find(table.oid);
-  if (known == m_row_security.end()) {
+  auto known = m_aside_tables.find(table.oid);
+  if (known == m_aside_tables.end()) {
     if (!m_reader) m_reader = m_database->another();
-    auto rows = m_reader->exec("SELECT relrowsecurity FROM pg_class WHERE oid = $1::oid",
-                               {table.oid});
-    bool secured = rows.empty() || std::string(rows[0][0].c_str()) != "f";
-    known = m_row_security.emplace(table.oid, secured).first;
+    // Nothing that could hold rows of the source (a partition, a parent, a child)
+    // and no row security (a policy may read the tables being written).
+    auto rows = m_reader->exec(
+        "SELECT NOT c.relrowsecurity AND NOT c.relispartition "
+        "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid IN ($1::oid, $2::oid) "
+        "OR i.inhparent IN ($1::oid, $2::oid)) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_class s WHERE s.oid = $2::oid AND s.relispartition) "
+        "FROM pg_class c WHERE c.oid = $1::oid",
+        {table.oid, m_source->oid});
+    bool aside = !rows.empty() && std::string(rows[0][0].c_str()) == "t";
+    known = m_aside_tables.emplace(table.oid, aside).first;
   }
-  return !known->second;
+  return known->second;
 }
 
 std::vector<ReadAnswer> RecipeSession::answer_reads_aside(

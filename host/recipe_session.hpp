@@ -121,8 +121,9 @@ class RecipeSession {
   void answer_pending(std::vector<RowTask>& tasks);
   // Whether `request` may be answered on a connection of its own while the batch
   // before is being written on the session's (Database::lend): a plain table the
-  // run neither scans nor writes, without row security (a policy could read the
-  // tables being written), with no SQL where.
+  // run neither scans nor writes, not in the source's partition or inheritance tree,
+  // without row security (a policy could read the tables being written), with no
+  // SQL where.
   bool readable_aside(const ReadRequest& request);
   std::vector<ReadAnswer> answer_reads_aside(const std::vector<const ReadRequest*>& reads);
 
@@ -142,7 +143,7 @@ class RecipeSession {
   std::vector<std::string> m_columns;
   std::vector<FailedRow> m_failed_rows;
   std::unique_ptr<Database> m_reader;  // for readable_aside() requests, opened when needed
-  std::map<std::string, bool> m_row_security;  // table oid -> row security enabled
+  std::map<std::string, bool> m_aside_tables;  // table oid -> readable_aside()
 };
 
 }  // namespace host

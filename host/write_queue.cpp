@@ -225,9 +225,11 @@ class Sender {
   //
   // Unless `lock_first`, the rows are not locked beforehand: the UPDATE joins each
   // row to its copy in the statement's snapshot by ctid, which gives the old
-  // values, and a row another session changed since is left out (its newer version
-  // has another ctid), never written from stale values. The caller tries the cells
-  // left out again with `lock_first`.
+  // values, and a row another session changed since is left out, never written
+  // from stale values: its newer version, which the UPDATE rechecks its conditions
+  // on, has another xmin. (Not another ctid alone: a TID scan's recheck does not
+  // compare the ctid again.) The caller tries the cells left out again with
+  // `lock_first`.
   void send_row_updates(const std::vector<const QueuedWrite*>& items,
                         const std::vector<std::string>& columns, std::vector<long long>& changed,
                         std::vector<long long>& duplicates, bool lock_first) {
@@ -339,7 +341,8 @@ class Sender {
             ")), upd AS (UPDATE " + table.qualified_name + " t SET " + sets + " FROM v JOIN " +
             table.qualified_name + " o ON " + snapshot_keys.join_v +
             key_range_bound(table, key_columns, "o") +
-            " WHERE t.tableoid = o.tableoid AND t.ctid = o.ctid AND (" + guards +
+            " WHERE t.tableoid = o.tableoid AND t.ctid = o.ctid AND t.xmin = o.xmin AND (" +
+            guards +
             ") RETURNING ARRAY[" + snapshot_keys.returning_keys + "] AS row_key" +
             returned + ")";
     }

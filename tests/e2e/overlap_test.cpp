@@ -75,6 +75,26 @@ TEST_CASE("overlap: a read() through a view of the table being written waits for
   CHECK(run.stat("patched") == 49);
 }
 
+TEST_CASE("overlap: a read() of a partition of the table being written waits for the batch before",
+          "[overlap][e2e]") {
+  auto db = fresh_database();
+  sql(db, R"sql(
+CREATE TABLE chain (id int PRIMARY KEY, value text) PARTITION BY RANGE (id);
+CREATE TABLE chain_low PARTITION OF chain FOR VALUES FROM (1) TO (251);
+CREATE TABLE chain_high PARTITION OF chain FOR VALUES FROM (251) TO (501);
+INSERT INTO chain SELECT g, CASE WHEN g = 1 THEN 'x' END FROM generate_series(1, 500) g;
+)sql");
+  std::string recipe_text = k_chain_recipe;
+  recipe_text.replace(recipe_text.find("read(\"chain\", { id = row.id - 10 })"), 35,
+                      "read(row.id - 10 <= 250 and \"chain_low\" or \"chain_high\", "
+                      "{ id = row.id - 10 })");
+  auto run = run_recipe(db, recipe_file("overlap_partition", recipe_text));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(value(db, k_chain_expected) == "0");
+  CHECK(run.stat("patched") == 49);
+}
+
 TEST_CASE("overlap: reads of a table the run does not write are right while a batch is written",
           "[overlap][e2e]") {
   auto db = fresh_database();
@@ -99,6 +119,30 @@ return {
   CHECK(run.stat("patched") == 2000);
   CHECK(value(db, "SELECT count(*) FROM tasks t JOIN projects p ON p.id = t.project_id "
                   "WHERE t.status IS DISTINCT FROM p.status") == "0");
+}
+
+TEST_CASE("overlap: a SQL where that reads other rows selects each batch after the batch before",
+          "[overlap][e2e]") {
+  auto db = fresh_database();
+  sql(db, R"sql(
+CREATE TABLE chain (id int PRIMARY KEY, value text);
+INSERT INTO chain SELECT g, NULL FROM generate_series(1, 100) g;
+CREATE FUNCTION before_has_value(n int) RETURNS boolean STABLE LANGUAGE sql
+  AS 'SELECT EXISTS (SELECT 1 FROM chain WHERE id = n - 1 AND value IS NOT NULL)';
+)sql");
+  // Batch after batch: row 1, then row 2 (row 1 has its value now), row 3, ...
+  auto run = run_recipe(db, recipe_file("overlap_where", R"lua(
+return {
+  name = "where-chain", table = "chain", commit = "batch", batch_size = 1,
+  where = "id = 1 OR before_has_value(id)",
+  writes = { chain = { "value" } },
+  each = function(row) patch_if_empty(row, "value", "v") end,
+}
+)lua"));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.stat("patched") == 100);
+  CHECK(value(db, "SELECT count(*) FROM chain WHERE value = 'v'") == "100");
 }
 
 TEST_CASE("overlap: a table whose updates write other rows is worked batch after batch",
