@@ -275,13 +275,10 @@ BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted,
     progress.throttled_seconds = m_shared.throttle->throttled_seconds();
     progress.throttled = m_shared.throttle->throttled_now();
   }
-  m_leases->record_batch(updated, last, done, progress);
-  if (session.modules().size() > m_modules_recorded) record_modules(session.modules_json());
-  crash_point("batch_checkpointed");
-  database.commit();
-  m_modules_recorded = session.modules().size();
-  crash_point("batch_committed");
-  if (session.audit_file()) session.audit_file()->publish();
+  std::size_t modules_now = session.modules().size();
+  bool committed = false;
+  checkpoint_and_commit(updated, last, done, progress, modules_to_record(), committed);
+  m_modules_recorded = modules_now;
   chunk = updated;
   if (!options.quiet)
     spdlog::debug("worker {} chunk {}: batch of {} rows committed", m_id, chunk.number, count);
@@ -289,6 +286,24 @@ BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted,
   result.rows = static_cast<long long>(count);
   result.chunk_done = done;
   return result;
+}
+
+std::optional<nlohmann::json> BatchWorker::modules_to_record() const {
+  if (m_session->modules().size() <= m_modules_recorded) return std::nullopt;
+  return m_session->modules_json();
+}
+
+void BatchWorker::checkpoint_and_commit(Chunk& updated, const Params& last, bool done,
+                                        const WorkerBatch& progress,
+                                        const std::optional<nlohmann::json>& modules,
+                                        bool& committed) {
+  m_leases->record_batch(updated, last, done, progress);
+  if (modules) record_modules(*modules);
+  crash_point("batch_checkpointed");
+  m_session->database().commit();
+  committed = true;
+  crash_point("batch_committed");
+  if (m_session->audit_file()) m_session->audit_file()->publish();
 }
 
 // A module `require`d in `each` loads late; resume must check it too.
@@ -394,8 +409,7 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     WorkerBatch progress;
     progress.rows = static_cast<long long>(current.count);
     progress.retries = m_retries_unrecorded;
-    std::optional<nlohmann::json> modules;
-    if (session.modules().size() > m_modules_recorded) modules = session.modules_json();
+    std::optional<nlohmann::json> modules = modules_to_record();
     std::size_t modules_now = session.modules().size();
     long long sequence = renewal.batch_number * k_sequences_per_batch;
     int batch = static_cast<int>(renewal.batch_number % INT_MAX);
@@ -411,13 +425,7 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
         updated.stats += added.stats;
         for (const auto& [where, n] : added.protected_by_column)
           if (n) updated.protected_by_column[where] += n;
-        m_leases->record_batch(updated, current.last, done, progress);
-        if (modules) record_modules(*modules);
-        crash_point("batch_checkpointed");
-        database.commit();
-        committed = true;
-        crash_point("batch_committed");
-        if (session.audit_file()) session.audit_file()->publish();
+        checkpoint_and_commit(updated, current.last, done, progress, modules, committed);
         if (next) {
           database.begin();
           next_renewal = m_leases->renew(chunk);

@@ -76,6 +76,14 @@ class BatchWorker {
   // cascading foreign keys on the source table).
   bool source_writes_stay_in_row();
   void record_modules(const nlohmann::json& modules);
+  // The modules loaded since the run's row last recorded them, if any.
+  std::optional<nlohmann::json> modules_to_record() const;
+  // The end of a batch's transaction: the chunk's progress (and modules loaded
+  // late) recorded, the commit (`committed` is set at once), the audit events
+  // published.
+  void checkpoint_and_commit(Chunk& updated, const Params& last, bool done,
+                             const WorkerBatch& progress,
+                             const std::optional<nlohmann::json>& modules, bool& committed);
   void recover(Failure failure, int tries);
   long long next_batch_size(long long size, long long rows, std::chrono::milliseconds took) const;
   std::string range_text() const;

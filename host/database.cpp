@@ -53,6 +53,14 @@ const char* const k_pinned_settings =
     "SET standard_conforming_strings = on; SET xmloption = content; "
     "SET lc_monetary = 'C'; SET lc_numeric = 'C'";
 
+// The parameters as libpq takes them: C strings, NULL for SQL NULL.
+std::vector<const char*> raw_params(const Params& params) {
+  std::vector<const char*> raw;
+  raw.reserve(params.size());
+  for (const auto& p : params) raw.push_back(p ? p->c_str() : nullptr);
+  return raw;
+}
+
 }  // namespace
 
 Database::Database(const std::string& conninfo) : m_conninfo(conninfo) { connect(); }
@@ -178,9 +186,7 @@ pqxx::result Database::exec(const std::string& sql) {
 
 pqxx::result Database::exec(const std::string& sql, const Params& params) {
   wait_turn();
-  std::vector<const char*> raw;
-  raw.reserve(params.size());
-  for (const auto& p : params) raw.push_back(p ? p->c_str() : nullptr);
+  std::vector<const char*> raw = raw_params(params);
   return guarded(
       [&] { return m_session->exec_params(sql, pqxx::prepare::make_dynamic_params(raw)); });
 }
@@ -200,9 +206,7 @@ pqxx::result Database::exec_prepared(const std::string& sql, const Params& param
     });
     it = m_prepared.emplace(sql, std::move(name)).first;
   }
-  std::vector<const char*> raw;
-  raw.reserve(params.size());
-  for (const auto& p : params) raw.push_back(p ? p->c_str() : nullptr);
+  std::vector<const char*> raw = raw_params(params);
   return guarded([&] {
     return m_session->exec_prepared(it->second, pqxx::prepare::make_dynamic_params(raw));
   });

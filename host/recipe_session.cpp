@@ -421,9 +421,14 @@ void RecipeSession::process_scanned(const pqxx::result& rows, std::size_t count)
   });
 }
 
+void RecipeSession::Counters::add_to(
+    RunStats& to_stats, std::map<std::pair<std::string, std::string>, long long>& by_column) const {
+  to_stats += stats;
+  for (const auto& [where, count] : protected_by_column) by_column[where] += count;
+}
+
 RecipeSession::Counters& RecipeSession::Counters::operator+=(const Counters& other) {
-  stats += other.stats;
-  for (const auto& [where, count] : other.protected_by_column) protected_by_column[where] += count;
+  other.add_to(stats, protected_by_column);
   return *this;
 }
 
@@ -460,25 +465,26 @@ RecipeSession::Counters RecipeSession::write_output(BatchOutput& output, int bat
   written.stats.errors = static_cast<long long>(output.failed_rows.size() - failed_before);
   written.protected_by_column = flushed.protected_by_column;
   crash_point("batch_flushed");
-  m_ledger->record_reviews(m_context.run_id, sequence, output.reviews);
-  m_ledger->record_audit(m_context.run_id, sequence, output.audit);
-  if (m_audit_file) m_audit_file->stage(output.audit);
+  record_events(sequence, output.reviews, output.audit);
   m_ledger->record_failed_rows(m_context.run_id, sequence, output.failed_rows);
   return written;
 }
 
 void RecipeSession::add_written(const Counters& written) {
-  m_context.stats += written.stats;
-  for (const auto& [where, count] : written.protected_by_column)
-    m_context.protected_by_column[where] += count;
+  written.add_to(m_context.stats, m_context.protected_by_column);
 }
 
 void RecipeSession::record_events(long long& sequence) {
-  m_ledger->record_reviews(m_context.run_id, sequence, m_context.reviews);
-  m_ledger->record_audit(m_context.run_id, sequence, m_context.audit);
-  if (m_audit_file) m_audit_file->stage(m_context.audit);
+  record_events(sequence, m_context.reviews, m_context.audit);
   m_context.reviews.clear();
   m_context.audit.clear();
+}
+
+void RecipeSession::record_events(long long& sequence, const std::vector<ReviewItem>& reviews,
+                                  const std::vector<AuditEvent>& audit) {
+  m_ledger->record_reviews(m_context.run_id, sequence, reviews);
+  m_ledger->record_audit(m_context.run_id, sequence, audit);
+  if (m_audit_file) m_audit_file->stage(audit);
 }
 
 void RecipeSession::roll_back_batch(const Counters& before) {

@@ -69,6 +69,9 @@ class RecipeSession {
     RunStats stats;
     std::map<std::pair<std::string, std::string>, long long> protected_by_column;
     Counters& operator+=(const Counters& other);
+    // Adds these counts to `stats` and `by_column`.
+    void add_to(RunStats& stats,
+                std::map<std::pair<std::string, std::string>, long long>& by_column) const;
   };
   // flush_batch in three steps, so that a batch can be written on another thread
   // while `each` runs over the next one: take_output() moves what the batch left
@@ -119,6 +122,9 @@ class RecipeSession {
   void refuse_protected_target(const TableInfo& table) const;
   void resume(RowTask& task, int arguments);
   void answer_pending(std::vector<RowTask>& tasks);
+  // To the ledger and the audit file's spool, numbered from `sequence`.
+  void record_events(long long& sequence, const std::vector<ReviewItem>& reviews,
+                     const std::vector<AuditEvent>& audit);
   // Whether `request` may be answered on a connection of its own while the batch
   // before is being written on the session's (Database::lend): a plain table the
   // run neither scans nor writes, not in the source's partition or inheritance tree,

@@ -331,8 +331,9 @@ class Sender {
       for (std::size_t c = 0; c < columns.size(); ++c) {
         const Column& column = table.require_column(columns[c]);
         std::string n = std::to_string(c), name = quote_ident(column.name);
-        guards += (c ? " OR " : "") + guard_of(c, "t", "v");
-        sets += std::string(c ? ", " : "") + name + " = CASE WHEN " + guard_of(c, "t", "v") +
+        std::string guard = guard_of(c, "t", "v");
+        guards += (c ? " OR " : "") + guard;
+        sets += std::string(c ? ", " : "") + name + " = CASE WHEN " + guard +
                 " THEN v.val" + n + "::" + column.cast_type + " ELSE t." + name + " END";
         returned += ", " + guard_of(c, "o", "v") + " AS w" + n + ", v.m" + n + ", o." + name +
                     "::text AS old" + n + ", t." + name + "::text AS new" + n;
