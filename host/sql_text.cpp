@@ -12,7 +12,11 @@ std::string quote_ident(const std::string& name) {
 }
 
 std::string array_literal(const std::vector<std::optional<std::string>>& elements) {
-  std::string text = "{";
+  std::size_t size = 2;
+  for (const auto& element : elements) size += (element ? element->size() + 2 : 4) + 1;
+  std::string text;
+  text.reserve(size);
+  text += '{';
   bool first = true;
   for (const auto& element : elements) {
     if (!first) text += ',';
@@ -22,13 +26,20 @@ std::string array_literal(const std::vector<std::optional<std::string>>& element
       continue;
     }
     text += '"';
-    for (char c : *element) {
-      if (c == '"' || c == '\\') text += '\\';
-      text += c;
+    // Batches hold thousands of elements: whole runs of plain characters at once.
+    std::size_t from = 0;
+    for (;;) {
+      std::size_t special = element->find_first_of("\"\\", from);
+      text.append(*element, from, special == std::string::npos ? std::string::npos : special - from);
+      if (special == std::string::npos) break;
+      text += '\\';
+      text += (*element)[special];
+      from = special + 1;
     }
     text += '"';
   }
-  return text + "}";
+  text += '}';
+  return text;
 }
 
 std::string column_list(const std::vector<std::string>& columns, const std::string& alias) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "host/catalog.hpp"
 #include "host/database.hpp"
@@ -85,8 +86,17 @@ struct KeySql {
   }
 };
 
-struct PointeeLess {
-  bool operator()(const Params* a, const Params* b) const { return *a < *b; }
+struct PointeeHash {
+  std::size_t operator()(const Params* key) const {
+    std::size_t hash = key->size();
+    for (const auto& part : *key)
+      hash = hash * 31 + (part ? std::hash<std::string>()(*part) : 0x9e3779b9);
+    return hash;
+  }
+};
+
+struct PointeeEqual {
+  bool operator()(const Params* a, const Params* b) const { return *a == *b; }
 };
 
 class Sender {
@@ -239,29 +249,52 @@ class Sender {
     const auto& key_columns = first.key_columns;
     // Rows in first-seen order; per row and column the write (one per cell: the
     // caller has kept the first).
-    std::map<const Params*, std::size_t, PointeeLess> row_of;
+    std::unordered_map<const Params*, std::size_t, PointeeHash, PointeeEqual> row_of;
     std::vector<const Params*> row_keys;
     std::vector<std::vector<const QueuedWrite*>> cells;
+    std::vector<std::vector<int>> cell_meta;  // per row and column, the cell's ledger group
     std::map<std::string, std::size_t> slot_of;
     for (std::size_t c = 0; c < columns.size(); ++c) slot_of[columns[c]] = c;
     // Ledger groups: (confidence, reason), numbered.
     std::map<std::pair<int, std::string>, int> meta_of;
     std::vector<std::pair<Confidence, std::string>> metas;
+    const QueuedWrite* previous = nullptr;
+    std::size_t previous_row = 0;
+    int previous_meta = 0;
+    row_of.reserve(items.size());
     for (const auto* item : items) {
-      auto [it, added] = row_of.emplace(&item->key, row_keys.size());
-      if (added) {
-        row_keys.push_back(&item->key);
-        cells.emplace_back(columns.size(), nullptr);
+      // A recipe's writes to one row come one after another: no lookups for them.
+      std::size_t row = 0;
+      if (previous && previous->own_row && item->own_row && previous->row_index == item->row_index) {
+        row = previous_row;
+      } else {
+        auto [it, added] = row_of.emplace(&item->key, row_keys.size());
+        if (added) {
+          row_keys.push_back(&item->key);
+          cells.emplace_back(columns.size(), nullptr);
+          cell_meta.emplace_back(columns.size(), 0);
+        }
+        row = it->second;
       }
-      const QueuedWrite*& cell = cells[it->second][slot_of.at(item->column)];
+      int meta = previous_meta;
+      if (!previous || previous->confidence != item->confidence || previous->reason != item->reason) {
+        auto [it, added] = meta_of.emplace(
+            std::make_pair(static_cast<int>(item->confidence), item->reason),
+            static_cast<int>(metas.size()));
+        if (added) metas.emplace_back(item->confidence, item->reason);
+        meta = it->second;
+      }
+      previous = item;
+      previous_row = row;
+      previous_meta = meta;
+      std::size_t slot = columns.size() == 1 ? 0 : slot_of.at(item->column);
+      const QueuedWrite*& cell = cells[row][slot];
       if (cell) {  // the same cell twice in one batch: the first call wins
-        ++duplicates[slot_of.at(item->column)];
+        ++duplicates[slot];
         continue;
       }
       cell = item;
-      auto meta = std::make_pair(static_cast<int>(item->confidence), item->reason);
-      if (meta_of.emplace(meta, static_cast<int>(metas.size())).second)
-        metas.emplace_back(item->confidence, item->reason);
+      cell_meta[row][slot] = meta;
     }
     Params params;
     auto add = [&](Param value) {
@@ -278,29 +311,59 @@ class Sender {
       for (const auto* key : row_keys) values.push_back((*key)[k]);
       add_array(values, "text[]", "k" + std::to_string(k));
     }
+    // Per column, what its cells share: one emptiness rule (the guard need not
+    // read it per row) and one (confidence, reason) (its ledger row needs no join
+    // to the batch's list of them). The bench's recipe, and most, share both.
+    std::vector<std::optional<EmptyRule>> shared_rule(columns.size());
+    std::vector<std::optional<int>> shared_meta(columns.size());
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      bool first_cell = true, one_rule = true, one_meta = true;
+      EmptyRule rule = EmptyRule::blank;
+      int meta = 0;
+      for (std::size_t r = 0; r < cells.size(); ++r) {
+        const QueuedWrite* cell = cells[r][c];
+        if (!cell) continue;
+        int id = cell_meta[r][c];
+        if (first_cell) {
+          rule = cell->empty;
+          meta = id;
+          first_cell = false;
+        }
+        one_rule = one_rule && cell->empty == rule;
+        one_meta = one_meta && id == meta;
+      }
+      if (one_rule) shared_rule[c] = rule;
+      if (one_meta) shared_meta[c] = meta;
+    }
     for (std::size_t c = 0; c < columns.size(); ++c) {
       Params values, meta, null_only;
-      for (const auto& row : cells) {
-        const QueuedWrite* cell = row[c];
+      for (std::size_t r = 0; r < cells.size(); ++r) {
+        const QueuedWrite* cell = cells[r][c];
         values.push_back(cell ? cell->value : Param{});
-        meta.push_back(cell ? Param{std::to_string(
-                                  meta_of.at({static_cast<int>(cell->confidence), cell->reason}))}
-                            : Param{});
-        null_only.push_back(cell && cell->empty == EmptyRule::null_only ? "t" : "f");
+        meta.push_back(cell ? Param{std::to_string(cell_meta[r][c])} : Param{});
+        if (!shared_rule[c])
+          null_only.push_back(cell && cell->empty == EmptyRule::null_only ? "t" : "f");
       }
       std::string n = std::to_string(c);
       add_array(values, "text[]", "val" + n);
       add_array(meta, "int[]", "m" + n);
-      add_array(null_only, "bool[]", "n" + n);
+      if (!shared_rule[c]) add_array(null_only, "bool[]", "n" + n);
     }
     // Cell c's guard, over the row `alias`, reading the batch's values from `source`.
     auto guard_of = [&](std::size_t c, const std::string& alias, const std::string& source) {
       const Column& column = table.require_column(columns[c]);
       std::string n = std::to_string(c), target = alias + "." + quote_ident(column.name);
-      return "(" + source + ".m" + n + " IS NOT NULL AND (" +
-             empty_condition(column, target, EmptyRule::null_only) + " OR (NOT " + source + ".n" +
-             n + " AND " + empty_condition(column, target, EmptyRule::blank) + ")) AND " +
-             distinct_value(column, target, source + ".val" + n) + ")";
+      std::string present = "(" + source + ".m" + n + " IS NOT NULL AND ";
+      const std::optional<EmptyRule>& rule = shared_rule[c];
+      if (rule && (*rule == EmptyRule::null_only || !column.is_text))
+        // Only NULL is empty, and a value differs from NULL unless it is NULL.
+        return present + target + " IS NULL AND " + source + ".val" + n + " IS NOT NULL)";
+      std::string empty =
+          rule ? empty_condition(column, target, *rule)
+               : "(" + empty_condition(column, target, EmptyRule::null_only) + " OR (NOT " +
+                     source + ".n" + n + " AND " +
+                     empty_condition(column, target, EmptyRule::blank) + "))";
+      return present + empty + " AND " + distinct_value(column, target, source + ".val" + n) + ")";
     };
     std::string sql;
     if (lock_first) {
@@ -347,15 +410,19 @@ class Sender {
             ") RETURNING ARRAY[" + snapshot_keys.returning_keys + "] AS row_key" +
             returned + ")";
     }
-    Params meta_ids, confidences, reasons;
-    for (std::size_t m = 0; m < metas.size(); ++m) {
-      meta_ids.push_back(std::to_string(m));
-      confidences.push_back(std::string(confidence_name(metas[m].first)));
-      reasons.push_back(metas[m].second.empty() ? Param{} : Param{metas[m].second});
+    bool all_shared_meta = std::all_of(shared_meta.begin(), shared_meta.end(),
+                                       [](const std::optional<int>& m) { return m.has_value(); });
+    if (!all_shared_meta) {
+      Params meta_ids, confidences, reasons;
+      for (std::size_t m = 0; m < metas.size(); ++m) {
+        meta_ids.push_back(std::to_string(m));
+        confidences.push_back(std::string(confidence_name(metas[m].first)));
+        reasons.push_back(metas[m].second.empty() ? Param{} : Param{metas[m].second});
+      }
+      sql += ", meta AS (SELECT * FROM unnest(" + add(array_literal(meta_ids)) + "::int[], " +
+             add(array_literal(confidences)) + "::text[], " + add(array_literal(reasons)) +
+             "::text[]) AS meta(id, confidence, reason))";
     }
-    sql += ", meta AS (SELECT * FROM unnest(" + add(array_literal(meta_ids)) + "::int[], " +
-           add(array_literal(confidences)) + "::text[], " + add(array_literal(reasons)) +
-           "::text[]) AS meta(id, confidence, reason))";
     std::string run = add(m_run_id), batch = add(std::to_string(m_batch)),
                 table_name = add(table.display_name), qualified_table = add(table.qualified_name),
                 table_oid = add(table.oid),
@@ -363,17 +430,28 @@ class Sender {
     std::string counts;
     for (std::size_t c = 0; c < columns.size(); ++c) {
       std::string n = std::to_string(c);
-      std::string seq_base = add(std::to_string(m_sequence + 1));
+      long long seq_base = m_sequence + 1;
       m_sequence += static_cast<long long>(metas.size());
       sql += ", led" + n + " AS (INSERT INTO " + m_ledger.table("changes") +
              " (run_id, seq, batch, op, table_name, qualified_table, table_oid, column_name, "
              "key_columns, keys, old_values, new_values, row_values, confidence, reason) SELECT " +
-             run + "::uuid, " + seq_base + "::bigint + u.m" + n + ", " + batch +
-             "::int, 'update', " + table_name + ", " + qualified_table + ", " + table_oid +
-             "::oid, " + add(columns[c]) + ", " + keys + "::text[], to_jsonb(array_agg(u.row_key)), " +
-             "array_agg(u.old" + n + "), array_agg(u.new" + n + "), NULL::jsonb, " +
-             "min(meta.confidence), min(meta.reason) FROM upd u JOIN meta ON meta.id = u.m" + n +
-             " WHERE u.w" + n + " GROUP BY u.m" + n + ")";
+             run + "::uuid, ";
+      std::string columns_and_aggregates =
+          batch + "::int, 'update', " + table_name + ", " + qualified_table + ", " + table_oid +
+          "::oid, " + add(columns[c]) + ", " + keys +
+          "::text[], to_jsonb(array_agg(u.row_key)), array_agg(u.old" + n + "), array_agg(u.new" +
+          n + "), NULL::jsonb, ";
+      if (const std::optional<int>& meta = shared_meta[c]) {
+        const auto& [confidence, reason] = metas[static_cast<std::size_t>(*meta)];
+        sql += add(std::to_string(seq_base + *meta)) + "::bigint, " + columns_and_aggregates +
+               add(std::string(confidence_name(confidence))) + ", " +
+               add(reason.empty() ? Param{} : Param{reason}) + " FROM upd u WHERE u.w" + n +
+               " HAVING count(*) > 0)";
+      } else {
+        sql += add(std::to_string(seq_base)) + "::bigint + u.m" + n + ", " +
+               columns_and_aggregates + "min(meta.confidence), min(meta.reason) FROM upd u " +
+               "JOIN meta ON meta.id = u.m" + n + " WHERE u.w" + n + " GROUP BY u.m" + n + ")";
+      }
       counts += std::string(c ? ", " : "") + "count(*) FILTER (WHERE w" + n + ")";
     }
     sql += " SELECT " + counts + " FROM upd";
