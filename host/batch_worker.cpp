@@ -360,9 +360,9 @@ bool BatchWorker::source_writes_stay_in_row() {
 
 // The batch after the one in hand is read in the same transaction, before the one
 // in hand is written, when its writes were all patches of its own rows: those
-// change no row the next batch reads. Then a thread writes and commits the batch
-// in hand, with its chunk's progress, and opens the next batch's transaction,
-// while `each` runs over the next batch. Every call the recipe makes meanwhile
+// change no row the next batch reads. A thread reads the next batch, then writes
+// and commits the batch in hand, with its chunk's progress, and opens the next
+// batch's transaction, while `each` runs over the next batch. Every call the recipe makes meanwhile
 // waits until that commit (Database::lend), so that it reads what a batch after
 // batch would read. A failure of either batch rolls back whatever of them is not
 // committed and leaves to work_on() to try again.
@@ -398,11 +398,10 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     bool done =
         static_cast<long long>(current.count) < current.wanted || current.last == chunk.upper;
     RecipeSession::BatchOutput output = session.take_output();
-    std::optional<ScannedBatch> next;
     // A SQL `where` may read other rows of the table, which the batch in hand changes.
-    if (!done && !should_stop() && output.writes.only_own_row_patches() &&
-        !session.recipe().where.sql)
-      next = scan_batch(chunk, current.last, m_batch_size);
+    bool read_ahead = !done && !should_stop() && output.writes.only_own_row_patches() &&
+                      !session.recipe().where.sql;
+    std::optional<ScannedBatch> next;
 
     RecipeSession::Counters after_each = session.counters();
     Chunk updated = with_share(chunk, before, after_each);
@@ -417,10 +416,24 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     RecipeSession::Counters added;
     bool committed = false;
     Renewal next_renewal;
+    // The writer reads the next batch too, first thing, while this thread waits for
+    // it: a thread that sleeps while the other one works never waits for a CPU the
+    // other one holds (a woken thread is often queued on its waker's CPU).
+    std::promise<void> scanned;
+    std::future<void> next_scanned = scanned.get_future();
     database.lend();
     std::future<void> written = m_writer->post([&]() {
       database.borrow();
       try {
+        if (read_ahead) {
+          try {
+            next = scan_batch(chunk, current.last, m_batch_size);
+          } catch (...) {
+            scanned.set_exception(std::current_exception());
+            throw;
+          }
+          scanned.set_value();
+        }
         added = session.write_output(output, batch, sequence, FlushIsolation::savepoint);
         updated.stats += added.stats;
         for (const auto& [where, n] : added.protected_by_column)
@@ -438,7 +451,16 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     });
 
     std::exception_ptr failure;  // of `next`, unless `current` was not committed
-    if (next && next->count > 0) {
+    bool next_ready = false;
+    if (read_ahead) {
+      try {
+        next_scanned.get();
+        next_ready = true;
+      } catch (...) {
+        // The writer stops at it: written.get() says why.
+      }
+    }
+    if (next_ready && next->count > 0) {
       try {
         session.process_scanned(next->rows, next->count);
       } catch (...) {
