@@ -64,19 +64,22 @@ long long plan_chunks(Database& database, Ledger& ledger, const std::string& run
     Params params;
     std::string predicate = key_comparison(table, key, "<=", upper, params);
     if (!lower.empty()) predicate = key_comparison(table, key, ">", lower, params) + " AND " + predicate;
-    std::string sql = "SELECT " + column_list(key, "s") + ", s.n, s.total FROM (SELECT " +
-                      column_list(key, "w") + ", row_number() OVER (ORDER BY " +
-                      column_list(key, "w") + ") AS n, count(*) OVER () AS total FROM (SELECT " +
+    // lead() marks the window's last row in the same pass; a count over the whole
+    // window would read it twice.
+    std::string order = "ORDER BY " + column_list(key, "w");
+    std::string sql = "SELECT " + column_list(key, "s") + ", s.n, s.last FROM (SELECT " +
+                      column_list(key, "w") + ", row_number() OVER (" + order +
+                      ") AS n, lead(false, 1, true) OVER (" + order + ") AS last FROM (SELECT " +
                       keys + " FROM " + table.qualified_name + " t WHERE " + predicate +
                       " ORDER BY " + keys + " LIMIT " + std::to_string(window) +
                       ") w) s WHERE s.n % " + std::to_string(request.chunk_rows) +
-                      " = 0 OR s.n = s.total ORDER BY s.n";
+                      " = 0 OR s.last ORDER BY s.n";
     auto ends = database.exec(sql, params);
     if (ends.empty()) break;
     long long previous = 0, total = 0;
     for (const auto& end : ends) {
       long long n = end[static_cast<int>(key.size())].as<long long>();
-      total = end[static_cast<int>(key.size()) + 1].as<long long>();
+      if (end[static_cast<int>(key.size()) + 1].as<bool>()) total = n;
       Params bound = row_key(end, key);
       chunks.push_back({{"lower", lower.empty() ? nlohmann::json() : key_array(lower)},
                         {"upper", key_array(bound)},

@@ -1,0 +1,55 @@
+// End to end: the chunks a batch run plans. Each is five batches of rows, the
+// last one what is left, their estimates add up to the rows there are, and a key
+// space longer than one planning statement's window is planned without a gap or
+// an overlap, for one key column and for two.
+#include <catch2/catch.hpp>
+
+#include "tests/e2e/e2e_helpers.hpp"
+
+using namespace host::testing;
+using namespace host::testing::e2e;
+
+namespace {
+
+const char* const k_recipe = R"lua(
+return {
+  name = "plan", table = "t", commit = "batch", batch_size = 10,
+  writes = { t = { "v" } },
+  each = function(row) patch_if_empty(row, "v", "x") end,
+}
+)lua";
+
+}  // namespace
+
+TEST_CASE("chunk plan: five batches a chunk, the rest in the last, beyond one window",
+          "[e2e][workers]") {
+  auto db = fresh_database();
+  // 100 chunks of 50 rows make a planning window: 12,345 rows need three.
+  SECTION("one key column") {
+    sql(db, R"sql(
+CREATE TABLE t (id int PRIMARY KEY, v text);
+INSERT INTO t SELECT g * 3, NULL FROM generate_series(1, 12345) g;
+)sql");
+  }
+  SECTION("two key columns") {
+    sql(db, R"sql(
+CREATE TABLE t (a int, b text, v text, PRIMARY KEY (a, b));
+INSERT INTO t SELECT g % 7, 'k' || g, NULL FROM generate_series(1, 12345) g;
+)sql");
+  }
+  auto run = run_recipe(db, recipe_file("plan", k_recipe));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.stat("patched") == 12345);
+  std::string chunks = "host_ledger.chunks WHERE run_id = '" + run.run_id + "'";
+  CHECK(value(db, "SELECT count(*) FROM " + chunks) == "247");
+  CHECK(value(db, "SELECT sum(rows_estimate) FROM " + chunks) == "12345");
+  CHECK(value(db, "SELECT count(*) FROM " + chunks + " AND rows_estimate = 50") == "246");
+  CHECK(value(db, "SELECT rows_estimate FROM " + chunks + " ORDER BY chunk DESC LIMIT 1") ==
+        "45");
+  // Each chunk starts where the one before ends.
+  CHECK(value(db, "SELECT count(*) FROM (SELECT lower_key, lag(upper_key) OVER (ORDER BY chunk) "
+                  "AS before, chunk FROM " + chunks + ") s WHERE chunk > 1 AND "
+                  "lower_key IS DISTINCT FROM before") == "0");
+  CHECK(value(db, "SELECT count(*) FROM " + chunks + " AND done AND batches = 5") == "247");
+}
