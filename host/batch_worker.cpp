@@ -362,10 +362,12 @@ bool BatchWorker::source_writes_stay_in_row() {
 // in hand is written, when its writes were all patches of its own rows: those
 // change no row the next batch reads. A thread reads the next batch, then writes
 // and commits the batch in hand, with its chunk's progress, and opens the next
-// batch's transaction, while `each` runs over the next batch. Every call the recipe makes meanwhile
-// waits until that commit (Database::lend), so that it reads what a batch after
-// batch would read. A failure of either batch rolls back whatever of them is not
-// committed and leaves to work_on() to try again.
+// batch's transaction, while `each` runs over the next batch. Every call the
+// recipe makes meanwhile waits until that commit (Database::lend), so that it
+// reads what a batch after batch would read. A failure of either batch rolls back
+// whatever of them is not committed and leaves to work_on() to try again. The
+// last batch of a chunk reads the first of the next chunk it can claim, claimed
+// in the same transaction.
 BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
                                                      RecipeSession::Counters& before) {
   RecipeSession& session = *m_session;
@@ -399,9 +401,12 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
         static_cast<long long>(current.count) < current.wanted || current.last == chunk.upper;
     RecipeSession::BatchOutput output = session.take_output();
     // A SQL `where` may read other rows of the table, which the batch in hand changes.
-    bool read_ahead = !done && !should_stop() && output.writes.only_own_row_patches() &&
+    bool read_ahead = !should_stop() && output.writes.only_own_row_patches() &&
                       !session.recipe().where.sql;
     std::optional<ScannedBatch> next;
+    // The chunk the next batch is of, claimed in this batch's transaction when this
+    // batch ends its chunk.
+    std::optional<Chunk> next_chunk;
 
     RecipeSession::Counters after_each = session.counters();
     Chunk updated = with_share(chunk, before, after_each);
@@ -427,7 +432,12 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
       try {
         if (read_ahead) {
           try {
-            next = scan_batch(chunk, current.last, m_batch_size);
+            if (!done) {
+              next = scan_batch(chunk, current.last, m_batch_size);
+            } else if ((next_chunk = m_leases->claim(chunk.number))) {
+              progress.next_chunk = next_chunk->number;
+              next = scan_batch(*next_chunk, next_chunk->after, m_batch_size);
+            }
           } catch (...) {
             scanned.set_exception(std::current_exception());
             throw;
@@ -441,7 +451,7 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
         checkpoint_and_commit(updated, current.last, done, progress, modules, committed);
         if (next) {
           database.begin();
-          next_renewal = m_leases->renew(chunk);
+          next_renewal = m_leases->renew(next_chunk ? *next_chunk : chunk);
         }
         database.give_back(false);
       } catch (...) {
@@ -451,11 +461,11 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     });
 
     std::exception_ptr failure;  // of `next`, unless `current` was not committed
-    bool next_ready = false;
+    bool next_ready = false;  // false too when no chunk was left to claim
     if (read_ahead) {
       try {
         next_scanned.get();
-        next_ready = true;
+        next_ready = next.has_value();
       } catch (...) {
         // The writer stops at it: written.get() says why.
       }
@@ -493,11 +503,12 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
                                      std::chrono::duration_cast<std::chrono::milliseconds>(
                                          std::chrono::steady_clock::now() - started));
     started = std::chrono::steady_clock::now();
+    if (next_chunk) chunk = std::move(*next_chunk);  // held: work_on() carries it on
     if (failure) {
       if (next) show_range(*next);
       std::rethrow_exception(failure);
     }
-    if (done) {
+    if (done && !next) {
       Attempt result;
       result.chunk_done = true;
       return result;

@@ -56,21 +56,23 @@ void ChunkLeases::register_worker(const std::string& host_name, long long pid) {
                   {m_run_id, m_worker, host_name, std::to_string(pid)});
 }
 
-std::optional<Chunk> ChunkLeases::claim() {
+std::optional<Chunk> ChunkLeases::claim(std::optional<int> other_than) {
   // One statement, so no transaction is left open between claims.
-  auto rows = m_database.exec(
+  auto rows = m_database.exec_prepared(
       "WITH claimed AS (UPDATE " + m_ledger.table("chunks") +
           " c SET lease_owner = $2, lease_until = clock_timestamp() + make_interval(secs => $3) "
           "WHERE (c.run_id, c.chunk) = (SELECT run_id, chunk FROM " + m_ledger.table("chunks") +
           " WHERE run_id = $1 AND NOT done AND (lease_owner IS NULL OR lease_owner = $2 OR "
-          "lease_until < clock_timestamp()) ORDER BY chunk LIMIT 1 FOR UPDATE SKIP LOCKED) "
+          "lease_until < clock_timestamp()) AND chunk IS DISTINCT FROM $4::integer "
+          "ORDER BY chunk LIMIT 1 FOR UPDATE SKIP LOCKED) "
           "RETURNING c.chunk, c.lower_key, c.upper_key, c.after_key, c.batches, c.stats, "
           "c.protected_by_column), "
           "seen AS (UPDATE " + m_ledger.table("workers") +
           " w SET chunk = (SELECT chunk FROM claimed), last_seen = clock_timestamp() "
           "WHERE w.run_id = $1 AND w.worker = $2) "
           "SELECT * FROM claimed",
-      {m_run_id, m_worker, std::to_string(m_lease_seconds)});
+      {m_run_id, m_worker, std::to_string(m_lease_seconds),
+       other_than ? Param{std::to_string(*other_than)} : Param{}});
   if (rows.empty()) return std::nullopt;
   const auto& row = rows[0];
   Chunk chunk;
@@ -112,7 +114,7 @@ void ChunkLeases::record_batch(Chunk& chunk, const Params& after, bool done,
           "lease_until = CASE WHEN $5::boolean THEN NULL ELSE lease_until END "
           "WHERE run_id = $1 AND chunk = $2::integer AND lease_owner = $3) "
           "UPDATE " + m_ledger.table("workers") +
-          " SET chunk = CASE WHEN $5::boolean THEN NULL ELSE $2::integer END, "
+          " SET chunk = CASE WHEN $5::boolean THEN $12::integer ELSE $2::integer END, "
           "last_seen = clock_timestamp(), batches = batches + 1, rows_done = rows_done + $8, "
           "retries = retries + $9, throttled_seconds = $10, throttled = $11::boolean, "
           "batch_rows_min = least(batch_rows_min, $8), batch_rows_max = greatest(batch_rows_max, "
@@ -121,7 +123,8 @@ void ChunkLeases::record_batch(Chunk& chunk, const Params& after, bool done,
        done ? "true" : "false", chunk.stats.to_json().dump(),
        protected_json(chunk.protected_by_column).dump(), std::to_string(batch.rows),
        std::to_string(batch.retries), std::to_string(batch.throttled_seconds),
-       batch.throttled ? "true" : "false"});
+       batch.throttled ? "true" : "false",
+       batch.next_chunk ? Param{std::to_string(*batch.next_chunk)} : Param{}});
 }
 
 void ChunkLeases::mark_throttled() {

@@ -36,6 +36,7 @@ struct WorkerBatch {
   long long retries = 0;            // tries rolled back since the worker's last commit
   double throttled_seconds = 0;     // of the whole process so far
   bool throttled = false;
+  std::optional<int> next_chunk;    // claimed in the batch's transaction: held next
 };
 
 struct Renewal {
@@ -53,8 +54,9 @@ class ChunkLeases {
   // Records this worker of this process (idempotent), in its own transaction.
   void register_worker(const std::string& host_name, long long pid);
   // The first chunk that is not done and not leased (or whose lease ran out), in
-  // its own transaction; nullopt when there is none.
-  std::optional<Chunk> claim();
+  // its own transaction, or in the one open (a batch's, which then commits the
+  // claim with it); nullopt when there is none. Never `other_than`.
+  std::optional<Chunk> claim(std::optional<int> other_than = std::nullopt);
   // First statement of a batch's transaction.
   Renewal renew(const Chunk& chunk);
   // Last statement of a batch's transaction: the chunk's progress and counters,

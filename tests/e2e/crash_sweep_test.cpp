@@ -245,4 +245,60 @@ TEST_CASE("crash-point sweep: reverting a killed run undoes its committed batche
   CHECK(rows(db, k_tables) == e.before);
 }
 
+// Patches of the scanned rows only: each batch is written while `each` runs over
+// the next, read in the batch's transaction, and the last batch of the first chunk
+// claims the second chunk and reads its first batch in its own transaction.
+const char* const k_patch_recipe = R"lua(
+return {
+  name = "sweep-overlap",
+  table = "items",
+  batch_size = 3,
+  writes = { items = { "status", "seconds", "seen" } },
+  each = function(row)
+    patch_if_empty(row, "status", "Active")
+    patch_if_empty(row, "seconds", math.floor(tonumber(row.minutes) * 60))
+    patch_if_empty(row, "seen", "2024-03-0" .. (row.id % 9 + 1))
+    audit("seen", { id = row.id })
+  end,
+}
+)lua";
+
+TEST_CASE("crash-point sweep: kill -9 of a run whose batches overlap, then resume",
+          "[e2e][crash]") {
+  auto recipe = recipe_file("sweep_overlap", k_patch_recipe);
+  static const Expected e = [&] {
+    auto db = fresh_database();
+    sql(db, k_fixture);
+    Expected found;
+    found.before = rows(db, k_tables);
+    auto run = run_recipe(db, recipe, {"--commit", "batch"});
+    REQUIRE(run.exit_code == 0);
+    found.after = rows(db, k_tables);
+    found.changes = ledger_totals(db, run.run_id);
+    return found;
+  }();
+  REQUIRE(e.changes == "51|0");
+  // 20 rows in batches of 3: chunks of 15 and 5 rows; batch 5 ends the first.
+  const std::vector<std::pair<std::string, int>> points = {
+      {"batch_processed", 2},    {"batch_processed", 5},  {"batch_processed", 6},
+      {"batch_flushed", 4},      {"batch_flushed", 5},    {"batch_flushed", 6},
+      {"batch_checkpointed", 5}, {"batch_committed", 4},  {"batch_committed", 5},
+      {"batch_committed", 6},    {"run_finishing", 1}};
+  for (const auto& [point, hit] : points) {
+    DYNAMIC_SECTION(point << ":" << hit) {
+      auto db = fresh_database();
+      sql(db, k_fixture);
+      auto killed = run_host({"run", recipe, "--db", db, "--commit", "batch", "--quiet"},
+                             {crash_at(point, hit)});
+      INFO(killed.output);
+      REQUIRE(killed.exit_code == 137);
+      std::string run_id = only_run(db);
+      auto resumed = resume(db, run_id);
+      INFO(resumed.output);
+      REQUIRE(resumed.exit_code == 0);
+      check_final_and_revert(db, run_id, e);
+    }
+  }
+}
+
 #endif
