@@ -412,12 +412,14 @@ pqxx::result RecipeSession::scan_next(TableScan& scan) {
 void RecipeSession::process_scanned(const pqxx::result& rows, std::size_t count) {
   std::vector<int> key_fields = key_field_numbers(rows, m_key);
   process_rows(count, [&](lua_State* thread, std::size_t i, RowTask& task) {
-    push_result_row(thread, m_context, rows, static_cast<int>(i), 0, m_source, m_key,
+    int row = static_cast<int>(i);
+    push_result_row(thread, m_context, rows, row, TableScan::k_place_columns, m_source, m_key,
                     &key_fields);
     m_context.scanned_slots.push_back(m_context.rows.size() - 1);
     const Params& key = m_context.rows.back().key;
     task.identity = std::make_shared<const RowIdentity>(
-        RowIdentity{key_json(m_source, m_key, key), "row " + describe_key(m_key, key)});
+        RowIdentity{key_json(m_source, m_key, key), "row " + describe_key(m_key, key),
+                    rows[row][0].c_str(), rows[row][1].c_str()});
   });
 }
 

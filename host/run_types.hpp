@@ -41,6 +41,9 @@ struct RowOrigin {
 struct RowIdentity {
   nlohmann::json key;       // {"id": 5} / {"input": "projects", "line": 7}; null outside rows
   std::string description;  // "row id=5" / "record projects.csv:7" / "the recipe"
+  // A scanned row: the table it lies in (a partition or child has its own) and its
+  // ctid when scanned, which lets a batch's UPDATE find it without the key's index.
+  std::string table_oid, place;
 };
 
 struct ReviewItem {

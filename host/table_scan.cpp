@@ -46,7 +46,8 @@ pqxx::result TableScan::next() {
     predicate = key_comparison(m_table, m_key, ">", m_after, params) + " AND " + predicate;
   if (!m_upper.empty())
     predicate = key_comparison(m_table, m_key, "<=", m_upper, params) + " AND " + predicate;
-  std::string sql = "SELECT " + column_list(m_columns, "t") + " FROM " + m_table.qualified_name +
+  std::string sql = "SELECT t.tableoid, t.ctid, " + column_list(m_columns, "t") + " FROM " +
+                    m_table.qualified_name +
                     " t WHERE " + predicate + " ORDER BY " + column_list(m_key, "t") + " LIMIT " +
                     std::to_string(m_batch_size);
   auto rows = m_where.sql ? exec_recipe_sql(m_database, m_guard, sql, params, "where")

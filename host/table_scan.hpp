@@ -33,9 +33,10 @@ class TableScan {
   void set_batch_size(long long rows) { m_batch_size = rows; }
   void set_after(Params after) { m_after = std::move(after); }
 
-  // The next batch (empty when the scan is done). A SQL-string `where` the guard
-  // refuses is a RecipeError.
+  // The next batch (empty when the scan is done): the row's table oid and ctid,
+  // then `columns`. A SQL-string `where` the guard refuses is a RecipeError.
   pqxx::result next();
+  static constexpr int k_place_columns = 2;
   // The key of the last row returned (empty before the first batch).
   const Params& last_key() const { return m_after; }
   const std::vector<std::string>& key() const { return m_key; }

@@ -234,8 +234,8 @@ class Sender {
   // many writes named a cell an earlier write of the batch had named.
   //
   // Unless `lock_first`, the rows are not locked beforehand: the UPDATE joins each
-  // row to its copy in the statement's snapshot by ctid, which gives the old
-  // values, and a row another session changed since is left out, never written
+  // row to its copy in the statement's snapshot (found by the ctid the batch's scan
+  // saw, or by key) by ctid, which gives the old values, and a row another session changed since is left out, never written
   // from stale values: its newer version, which the UPDATE rechecks its conditions
   // on, has another xmin. (Not another ctid alone: a TID scan's recheck does not
   // compare the ctid again.) The caller tries the cells left out again with
@@ -349,6 +349,23 @@ class Sender {
       add_array(meta, "int[]", "m" + n);
       if (!shared_rule[c]) add_array(null_only, "bool[]", "n" + n);
     }
+    // Rows the batch scanned from the table itself are found by their place (ctid)
+    // instead of through the key's index. The key must still match: the place may
+    // hold another row by now.
+    bool by_place = !lock_first && table.relkind == 'r';
+    if (by_place) {
+      Params places;
+      for (const auto& row : cells) {
+        const QueuedWrite* cell = *std::find_if(row.begin(), row.end(),
+                                                [](const QueuedWrite* w) { return w != nullptr; });
+        by_place = cell->row && !cell->row->place.empty() && cell->row->table_oid == table.oid &&
+                   std::all_of(row.begin(), row.end(),
+                               [](const QueuedWrite* w) { return !w || w->own_row; });
+        if (!by_place) break;
+        places.push_back(cell->row->place);
+      }
+      if (by_place) add_array(places, "tid[]", "place");
+    }
     // Cell c's guard, over the row `alias`, reading the batch's values from `source`.
     auto guard_of = [&](std::size_t c, const std::string& alias, const std::string& source) {
       const Column& column = table.require_column(columns[c]);
@@ -401,10 +418,14 @@ class Sender {
         returned += ", " + guard_of(c, "o", "v") + " AS w" + n + ", v.m" + n + ", o." + name +
                     "::text AS old" + n + ", t." + name + "::text AS new" + n;
       }
+      std::string snapshot =
+          by_place ? "ONLY " + table.qualified_name + " o ON o.ctid = v.place AND " +
+                         snapshot_keys.join_v
+                   : table.qualified_name + " o ON " + snapshot_keys.join_v +
+                         key_range_bound(table, key_columns, "o");
       sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
             ")), upd AS (UPDATE " + table.qualified_name + " t SET " + sets + " FROM v JOIN " +
-            table.qualified_name + " o ON " + snapshot_keys.join_v +
-            key_range_bound(table, key_columns, "o") +
+            snapshot +
             " WHERE t.tableoid = o.tableoid AND t.ctid = o.ctid AND t.xmin = o.xmin AND (" +
             guards +
             ") RETURNING ARRAY[" + snapshot_keys.returning_keys + "] AS row_key" +
