@@ -340,13 +340,13 @@ class Sender {
       for (std::size_t r = 0; r < cells.size(); ++r) {
         const QueuedWrite* cell = cells[r][c];
         values.push_back(cell ? cell->value : Param{});
-        meta.push_back(cell ? Param{std::to_string(cell_meta[r][c])} : Param{});
+        if (!shared_meta[c]) meta.push_back(cell ? Param{std::to_string(cell_meta[r][c])} : Param{});
         if (!shared_rule[c])
           null_only.push_back(cell && cell->empty == EmptyRule::null_only ? "t" : "f");
       }
       std::string n = std::to_string(c);
       add_array(values, "text[]", "val" + n);
-      add_array(meta, "int[]", "m" + n);
+      if (!shared_meta[c]) add_array(meta, "int[]", "m" + n);
       if (!shared_rule[c]) add_array(null_only, "bool[]", "n" + n);
     }
     // Rows the batch scanned from the table itself are found by their place (ctid)
@@ -370,11 +370,12 @@ class Sender {
     auto guard_of = [&](std::size_t c, const std::string& alias, const std::string& source) {
       const Column& column = table.require_column(columns[c]);
       std::string n = std::to_string(c), target = alias + "." + quote_ident(column.name);
-      std::string present = "(" + source + ".m" + n + " IS NOT NULL AND ";
+      // A queued patch never writes NULL: a value marks the row's cell as queued.
+      std::string present = "(" + source + ".val" + n + " IS NOT NULL AND ";
       const std::optional<EmptyRule>& rule = shared_rule[c];
       if (rule && (*rule == EmptyRule::null_only || !column.is_text))
-        // Only NULL is empty, and a value differs from NULL unless it is NULL.
-        return present + target + " IS NULL AND " + source + ".val" + n + " IS NOT NULL)";
+        // Only NULL is empty, and the value is not NULL.
+        return present + target + " IS NULL)";
       std::string empty =
           rule ? empty_condition(column, target, *rule)
                : "(" + empty_condition(column, target, EmptyRule::null_only) + " OR (NOT " +
@@ -392,11 +393,11 @@ class Sender {
         std::string guard = guard_of(c, "t", "v");
         guards += (c ? " OR " : "") + guard;
         selected += guard + " AS w" + n + ", " + target + "::text AS old" + n + ", v.val" + n +
-                    ", v.m" + n + ", ";
+                    (shared_meta[c] ? "" : ", v.m" + n) + ", ";
         sets += std::string(c ? ", " : "") + quote_ident(column.name) + " = CASE WHEN cur.w" + n +
                 " THEN cur.val" + n + "::" + column.cast_type + " ELSE " + target + " END";
-        returned +=
-            ", cur.w" + n + ", cur.m" + n + ", cur.old" + n + ", " + target + "::text AS new" + n;
+        returned += ", cur.w" + n + (shared_meta[c] ? "" : ", cur.m" + n) + ", cur.old" + n +
+                    ", " + target + "::text AS new" + n;
       }
       sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
             ")), cur AS (SELECT " + keys_sql.select_keys + selected + "true AS locked FROM " +
@@ -415,8 +416,9 @@ class Sender {
         guards += (c ? " OR " : "") + guard;
         sets += std::string(c ? ", " : "") + name + " = CASE WHEN " + guard +
                 " THEN v.val" + n + "::" + column.cast_type + " ELSE t." + name + " END";
-        returned += ", " + guard_of(c, "o", "v") + " AS w" + n + ", v.m" + n + ", o." + name +
-                    "::text AS old" + n + ", t." + name + "::text AS new" + n;
+        returned += ", " + guard_of(c, "o", "v") + " AS w" + n +
+                    (shared_meta[c] ? "" : ", v.m" + n) + ", o." + name + "::text AS old" + n +
+                    ", t." + name + "::text AS new" + n;
       }
       std::string snapshot =
           by_place ? "ONLY " + table.qualified_name + " o ON o.ctid = v.place AND " +
