@@ -739,25 +739,39 @@ std::vector<int> key_field_numbers(const pqxx::result& result,
 void push_result_row(lua_State* L, RunContext& context, const pqxx::result& result, int row,
                      int column_offset, const TableInfo* origin_table,
                      const std::vector<std::string>& key_columns,
-                     const std::vector<int>* key_fields) {
+                     const std::vector<int>* key_fields, std::vector<std::string>* skipped) {
   int columns = static_cast<int>(result.columns());
   lua_createtable(L, 0, columns - column_offset);
-  const auto& tuple = result[row];
-  for (int c = column_offset; c < columns; ++c) {
-    const auto& field = tuple[c];
-    if (field.is_null()) continue;
-    push_pg_value(L, field.c_str(), field.size(), result.column_type(c));
+  bool remembered = origin_table && !key_columns.empty();
+  Params key(remembered ? key_columns.size() : 0);
+  // One row and one field object walk the row: each pqxx row or field made holds
+  // shared pointers to the result, counted atomically, and a batch makes millions.
+  pqxx::result::const_iterator tuple = result.begin();
+  tuple += row;
+  const auto end = tuple->end();
+  for (auto field = tuple->begin(); field != end; ++field) {
+    int c = static_cast<int>(field->num());
+    if (remembered && key_fields)
+      for (std::size_t k = 0; k < key.size(); ++k)
+        if ((*key_fields)[k] == c && !field->is_null()) key[k] = field->c_str();
+    if (c < column_offset) {
+      if (skipped) skipped->push_back(field->c_str());
+      continue;
+    }
+    if (field->is_null()) continue;
+    push_pg_value(L, field->c_str(), field->size(), result.column_type(c));
     lua_setfield(L, -2, result.column_name(c));
   }
-  if (!origin_table || key_columns.empty()) return;
+  if (!remembered) return;
+  if (!key_fields)
+    for (std::size_t k = 0; k < key_columns.size(); ++k) {
+      const auto& field = field_named(*tuple, key_columns[k]);
+      if (!field.is_null()) key[k] = field.c_str();
+    }
   RowOrigin origin;
   origin.table = origin_table;
   origin.key_columns = key_columns;
-  origin.key.reserve(key_columns.size());
-  for (std::size_t k = 0; k < key_columns.size(); ++k) {
-    const auto& field = key_fields ? tuple[(*key_fields)[k]] : field_named(tuple, key_columns[k]);
-    origin.key.push_back(field.is_null() ? Param{} : Param{field.c_str()});
-  }
+  origin.key = std::move(key);
   context.rows.push_back(std::move(origin));
   lua_getfield(L, LUA_REGISTRYINDEX, k_row_registry);
   lua_pushvalue(L, -2);

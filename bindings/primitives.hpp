@@ -33,11 +33,13 @@ void reset_row_registry(lua_State* L, RunContext& context);
 // When `origin_table` is given, the row is remembered as writable through the
 // table's key columns `key_columns` (which must be among the result's columns).
 // `key_fields`, when given, are the key columns' field numbers in `result`
-// (key_field_numbers), found once for all its rows.
+// (key_field_numbers), found once for all its rows. `skipped`, when given,
+// receives the text of the `column_offset` columns skipped.
 void push_result_row(lua_State* L, RunContext& context, const pqxx::result& result, int row,
                      int column_offset, const TableInfo* origin_table,
                      const std::vector<std::string>& key_columns,
-                     const std::vector<int>* key_fields = nullptr);
+                     const std::vector<int>* key_fields = nullptr,
+                     std::vector<std::string>* skipped = nullptr);
 std::vector<int> key_field_numbers(const pqxx::result& result,
                                    const std::vector<std::string>& key_columns);
 

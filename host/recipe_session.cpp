@@ -411,15 +411,16 @@ pqxx::result RecipeSession::scan_next(TableScan& scan) {
 
 void RecipeSession::process_scanned(const pqxx::result& rows, std::size_t count) {
   std::vector<int> key_fields = key_field_numbers(rows, m_key);
+  std::vector<std::string> place;  // the row's table oid and ctid
   process_rows(count, [&](lua_State* thread, std::size_t i, RowTask& task) {
-    int row = static_cast<int>(i);
-    push_result_row(thread, m_context, rows, row, TableScan::k_place_columns, m_source, m_key,
-                    &key_fields);
+    place.clear();
+    push_result_row(thread, m_context, rows, static_cast<int>(i), TableScan::k_place_columns,
+                    m_source, m_key, &key_fields, &place);
     m_context.scanned_slots.push_back(m_context.rows.size() - 1);
     const Params& key = m_context.rows.back().key;
     task.identity = std::make_shared<const RowIdentity>(
         RowIdentity{key_json(m_source, m_key, key), "row " + describe_key(m_key, key),
-                    rows[row][0].c_str(), rows[row][1].c_str()});
+                    std::move(place[0]), std::move(place[1])});
   });
 }
 
@@ -447,6 +448,7 @@ void RecipeSession::flush_batch(int batch, long long& sequence, FlushIsolation i
 RecipeSession::BatchOutput RecipeSession::take_output() {
   BatchOutput output;
   std::swap(output.writes, m_context.writes);
+  m_context.writes.reserve(output.writes.size());
   std::swap(output.reviews, m_context.reviews);
   std::swap(output.audit, m_context.audit);
   std::swap(output.failed_rows, m_failed_rows);

@@ -722,12 +722,6 @@ std::string QueuedWrite::call_site() const {
   return source + ":" + std::to_string(call_line) + ":";
 }
 
-bool WriteQueue::only_own_row_patches() const {
-  return std::all_of(m_writes.begin(), m_writes.end(), [](const QueuedWrite& w) {
-    return w.own_row && (w.kind == WriteKind::patch_if_empty || w.kind == WriteKind::patch_if);
-  });
-}
-
 void WriteQueue::drop_row(std::size_t row_index) {
   m_writes.erase(std::remove_if(m_writes.begin(), m_writes.end(),
                                 [&](const QueuedWrite& w) { return w.row_index == row_index; }),
@@ -740,7 +734,7 @@ FlushResult WriteQueue::flush(Database& database, Ledger& ledger, const std::str
   if (isolation == FlushIsolation::none && !m_writes.empty()) {
     try {
       auto result = apply(database, ledger, run_id, batch, sequence, m_writes, false);
-      m_writes.clear();
+      clear();
       return result;
     } catch (const DatabaseError& error) {
       if (!error.is_bad_value()) throw;
@@ -774,7 +768,7 @@ FlushResult WriteQueue::flush(Database& database, Ledger& ledger, const std::str
     try {
       auto result = apply(database, ledger, run_id, batch, sequence, m_writes, false);
       database.release(k_flush_savepoint);
-      m_writes.clear();
+      clear();
       return result;
     } catch (const DatabaseError& error) {
       database.rollback_to(k_flush_savepoint);

@@ -65,14 +65,25 @@ enum class FlushIsolation { savepoint, none };
 
 class WriteQueue {
  public:
-  void push(QueuedWrite write) { m_writes.push_back(std::move(write)); }
+  void push(QueuedWrite&& write) {
+    m_only_own_row_patches = m_only_own_row_patches && write.own_row &&
+                             (write.kind == WriteKind::patch_if_empty ||
+                              write.kind == WriteKind::patch_if);
+    m_writes.push_back(std::move(write));
+  }
+  // Room for a batch's writes, which are many and alike from batch to batch.
+  void reserve(std::size_t writes) { m_writes.reserve(writes); }
+  std::size_t size() const { return m_writes.size(); }
   // Forgets what the given source row queued (its `each` failed, on_error = "skip").
   void drop_row(std::size_t row_index);
   bool empty() const { return m_writes.empty(); }
   // True when every write patches the scanned row that queued it: writing them
   // then changes no row another batch reads.
-  bool only_own_row_patches() const;
-  void clear() { m_writes.clear(); }
+  bool only_own_row_patches() const { return m_only_own_row_patches; }
+  void clear() {
+    m_writes.clear();
+    m_only_own_row_patches = true;
+  }
 
   // Sends everything queued, with ledger rows, inside the caller's transaction,
   // and empties the queue. A value the database refuses becomes a RecipeError
@@ -85,6 +96,7 @@ class WriteQueue {
 
  private:
   std::vector<QueuedWrite> m_writes;
+  bool m_only_own_row_patches = true;  // of every write pushed since the queue was empty
 };
 
 }  // namespace host
