@@ -356,17 +356,31 @@ void RecipeSession::process_rows(std::size_t count, const RowPusher& push_row) {
   lua_createtable(L, static_cast<int>(count), 0);  // keeps the row threads alive
   int anchor = lua_gettop(L);
   std::vector<RowTask> tasks(count);
+  // A row whose `each` returned leaves its thread to the next row: a thread per
+  // row costs an allocation and garbage collection each. A thread that waits for
+  // an answer, or failed, is not given again.
+  std::vector<lua_State*> returned;
+  int anchored = 0;
   m_context.writes_enabled = true;
   for (std::size_t i = 0; i < count; ++i) {
     RowTask& task = tasks[i];
-    task.thread = lua_newthread(L);
-    lua_rawseti(L, anchor, static_cast<int>(i + 1));
+    if (!returned.empty()) {
+      task.thread = returned.back();
+      returned.pop_back();
+    } else {
+      task.thread = lua_newthread(L);
+      lua_rawseti(L, anchor, ++anchored);
+      m_context.row_threads.insert(task.thread);
+    }
     task.index = i;
-    m_context.row_threads.insert(task.thread);
     lua_rawgeti(task.thread, LUA_REGISTRYINDEX, m_recipe.each_ref);
     push_row(task.thread, i, task);
     ++m_context.stats.scanned;
     resume(task, 1);
+    if (lua_status(task.thread) == 0) {
+      lua_settop(task.thread, 0);
+      returned.push_back(task.thread);
+    }
   }
   while (!m_context.pending.empty()) answer_pending(tasks);
   m_context.writes_enabled = false;
