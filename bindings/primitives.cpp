@@ -155,7 +155,9 @@ void refuse_rounding(const TableInfo& table, const Column& column, const Param& 
                       *problem);
 }
 
-void check_writable(RunContext& context, const TableInfo& table, const std::string& column) {
+// The column, once checked.
+const Column& check_writable(RunContext& context, const TableInfo& table,
+                             const std::string& column) {
   if (!context.writes_enabled) throw RecipeError("writes are not allowed here (only inside each)");
   auto it = context.allowed_writes.find(table.qualified_name);
   if (it == context.allowed_writes.end())
@@ -163,9 +165,11 @@ void check_writable(RunContext& context, const TableInfo& table, const std::stri
   if (!it->second.count("*") && !it->second.count(column))
     throw RecipeError("column '" + column + "' of table '" + table.display_name +
                       "' is not in the recipe's writes");
-  if (table.require_column(column).generated)
+  const Column& found = table.require_column(column);
+  if (found.generated)
     throw RecipeError("column '" + column + "' of table '" + table.display_name +
                       "' is generated: PostgreSQL computes it, nothing may write it");
+  return found;
 }
 
 // The host-known origin of a row table: which table and key it came from.
@@ -247,8 +251,7 @@ int patch(lua_State* L, bool compare) {
     RowOrigin named;
     const RowOrigin& origin = origin_of(L, context, 1, opts, named, own_row);
     const TableInfo& table = *origin.table;
-    check_writable(context, table, column_name);
-    const Column& column = table.require_column(column_name);
+    const Column& column = check_writable(context, table, column_name);
     if (std::find(origin.key_columns.begin(), origin.key_columns.end(), column_name) !=
         origin.key_columns.end())
       throw RecipeError("column '" + column_name + "' is part of the row's key");
@@ -316,9 +319,9 @@ int insert(lua_State* L, WriteKind kind) {
     while (lua_next(L, 2)) {
       if (lua_type(L, -2) != LUA_TSTRING) throw RecipeError("values must be keyed by column name");
       std::string column = lua_tostring(L, -2);
-      check_writable(context, table, column);
+      const Column& checked = check_writable(context, table, column);
       values.emplace_back(column, to_param_or_throw(L, -1, "value for column '", column));
-      refuse_rounding(table, table.require_column(column), values.back().second);
+      refuse_rounding(table, checked, values.back().second);
       lua_pop(L, 1);
     }
     std::sort(values.begin(), values.end());
