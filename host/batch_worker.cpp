@@ -97,6 +97,7 @@ void BatchWorker::run() {
   // A throttle decides before each batch whether it may start: batches then
   // wait their turn, one after the other.
   m_overlap = !m_shared.throttle && source_writes_stay_in_row();
+  m_scan_aside = m_overlap && source_has_no_row_security();
   if (m_overlap) m_writer = std::make_unique<WriterThread>();
   int lost = 0;  // connections lost in a row between chunks
   while (!should_stop()) {
@@ -316,14 +317,14 @@ void BatchWorker::record_modules(const nlohmann::json& modules) {
 }
 
 BatchWorker::ScannedBatch BatchWorker::scan_batch(const Chunk& chunk, const Params& after,
-                                                  long long wanted) {
+                                                  long long wanted, Database* database) {
   RecipeSession& session = *m_session;
   ScannedBatch batch;
   batch.wanted = wanted;
   batch.range_from = after.empty() ? chunk.lower : after;
   batch.range_to = chunk.upper;
-  TableScan scan(session.database(), *session.source(), session.key(), session.columns(),
-                 session.recipe().where, wanted, batch.range_from);
+  TableScan scan(database ? *database : session.database(), *session.source(), session.key(),
+                 session.columns(), session.recipe().where, wanted, batch.range_from);
   scan.set_upper(chunk.upper);
   batch.rows = session.scan_next(scan);
   batch.count = batch.rows.size();
@@ -358,16 +359,23 @@ bool BatchWorker::source_writes_stay_in_row() {
   return !rows.empty() && std::string(rows[0][0].c_str()) == "t";
 }
 
-// The batch after the one in hand is read in the same transaction, before the one
-// in hand is written, when its writes were all patches of its own rows: those
-// change no row the next batch reads. A thread reads the next batch, then writes
-// and commits the batch in hand, with its chunk's progress, and opens the next
-// batch's transaction, while `each` runs over the next batch. Every call the
-// recipe makes meanwhile waits until that commit (Database::lend), so that it
-// reads what a batch after batch would read. A failure of either batch rolls back
-// whatever of them is not committed and leaves to work_on() to try again. The
-// last batch of a chunk reads the first of the next chunk it can claim, claimed
-// in the same transaction.
+bool BatchWorker::source_has_no_row_security() {
+  auto rows = m_session->database().exec(
+      "SELECT NOT relrowsecurity FROM pg_class WHERE oid = $1::oid", {m_session->source()->oid});
+  return !rows.empty() && std::string(rows[0][0].c_str()) == "t";
+}
+
+// The batch after the one in hand is read before the one in hand is written
+// when its writes were all patches of its own rows: those change no row the next
+// batch reads. A thread writes and commits the batch in hand, with its chunk's
+// progress, and opens the next batch's transaction, while `each` runs over the
+// next batch. This thread reads the next batch meanwhile on the session's second
+// connection; when row security decides what the scan sees, or past the chunk's
+// end (the next chunk is claimed in the batch's transaction), the writer reads it
+// first, in the batch's transaction. Every call the recipe makes meanwhile waits
+// until that commit (Database::lend), so that it reads what a batch after batch
+// would read. A failure of either batch rolls back whatever of them is not
+// committed and leaves to work_on() to try again.
 BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
                                                      RecipeSession::Counters& before) {
   RecipeSession& session = *m_session;
@@ -403,6 +411,9 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     // A SQL `where` may read other rows of the table, which the batch in hand changes.
     bool read_ahead = !should_stop() && output.writes.only_own_row_patches() &&
                       !session.recipe().where.sql;
+    // Within the chunk, the next batch is read on the second connection while this
+    // one is written; past its end, the next chunk is claimed in this transaction.
+    bool read_aside = read_ahead && !done && m_scan_aside;
     std::optional<ScannedBatch> next;
     // The chunk the next batch is of, claimed in this batch's transaction when this
     // batch ends its chunk.
@@ -428,9 +439,9 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     std::future<void> next_scanned = scanned.get_future();
     database.lend();
     std::future<void> written = m_writer->post([&]() {
-      database.borrow();
       try {
-        if (read_ahead) {
+        database.borrow();
+        if (read_ahead && !read_aside) {
           try {
             if (!done) {
               next = scan_batch(chunk, current.last, m_batch_size);
@@ -449,20 +460,37 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
         for (const auto& [where, n] : added.protected_by_column)
           if (n) updated.protected_by_column[where] += n;
         checkpoint_and_commit(updated, current.last, done, progress, modules, committed);
-        if (next) {
+        if (read_aside || next) {  // `next` is this thread's to read only when not aside
           database.begin();
           next_renewal = m_leases->renew(next_chunk ? *next_chunk : chunk);
         }
         database.give_back(false);
       } catch (...) {
         database.give_back(true);
+        // Whatever failed before the read ahead, the worker's thread waiting for it
+        // must learn of it.
+        if (read_ahead && !read_aside) {
+          try {
+            scanned.set_exception(std::current_exception());
+          } catch (const std::future_error&) {
+            // The read ahead was done, or had failed and said so.
+          }
+        }
         throw;
       }
     });
 
     std::exception_ptr failure;  // of `next`, unless `current` was not committed
     bool next_ready = false;  // false too when no chunk was left to claim
-    if (read_ahead) {
+    if (read_aside) {
+      try {
+        next = scan_batch(chunk, current.last, m_batch_size, &session.reader());
+        next_ready = true;
+      } catch (...) {
+        session.forget_reader();
+        failure = std::current_exception();
+      }
+    } else if (read_ahead) {
       try {
         next_scanned.get();
         next_ready = next.has_value();

@@ -69,12 +69,19 @@ class BatchWorker {
     Params range_from, range_to;
     bool range_from_inclusive = false;
   };
-  ScannedBatch scan_batch(const Chunk& chunk, const Params& after, long long wanted);
+  // Through `database` when given (the session's second connection), else the
+  // session's own.
+  ScannedBatch scan_batch(const Chunk& chunk, const Params& after, long long wanted,
+                          Database* database = nullptr);
   void show_range(const ScannedBatch& batch);
   // Whether the next batch may be read before the one before it is written: true
   // when writing a batch's own rows changes nothing else (no triggers, rules or
   // cascading foreign keys on the source table).
   bool source_writes_stay_in_row();
+  // Whether a batch read ahead may be read on the second connection, while the
+  // batch before is written on the first: when no row security policy (which may
+  // read what that batch writes) decides which of the source's rows are seen.
+  bool source_has_no_row_security();
   void record_modules(const nlohmann::json& modules);
   // The modules loaded since the run's row last recorded them, if any.
   std::optional<nlohmann::json> modules_to_record() const;
@@ -98,6 +105,7 @@ class BatchWorker {
   long long m_batch_size;
   long long m_retries_unrecorded = 0;
   bool m_overlap = false;
+  bool m_scan_aside = false;  // source_has_no_row_security()
   std::unique_ptr<WriterThread> m_writer;  // when m_overlap
   std::size_t m_modules_recorded = 0;  // modules whose hashes the run's row holds
   // The key range of the batch last tried, for the message when tries run out.

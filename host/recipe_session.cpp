@@ -315,10 +315,10 @@ bool RecipeSession::readable_aside(const ReadRequest& request) {
     return false;
   auto known = m_aside_tables.find(table.oid);
   if (known == m_aside_tables.end()) {
-    if (!m_reader) m_reader = m_database->another();
+    Database& reader = this->reader();
     // Nothing that could hold rows of the source (a partition, a parent, a child)
     // and no row security (a policy may read the tables being written).
-    auto rows = m_reader->exec(
+    auto rows = reader.exec(
         "SELECT NOT c.relrowsecurity AND NOT c.relispartition "
         "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid IN ($1::oid, $2::oid) "
         "OR i.inhparent IN ($1::oid, $2::oid)) "
@@ -331,17 +331,22 @@ bool RecipeSession::readable_aside(const ReadRequest& request) {
   return known->second;
 }
 
+Database& RecipeSession::reader() {
+  if (!m_reader) m_reader = m_database->another();
+  return *m_reader;
+}
+
 std::vector<ReadAnswer> RecipeSession::answer_reads_aside(
     const std::vector<const ReadRequest*>& reads) {
   if (reads.empty()) return {};
   try {
-    if (!m_reader) m_reader = m_database->another();
-    m_reader->begin();
-    auto answers = answer_reads(*m_reader, reads);
-    m_reader->commit();
+    Database& reader = this->reader();
+    reader.begin();
+    auto answers = answer_reads(reader, reads);
+    reader.commit();
     return answers;
   } catch (...) {
-    m_reader.reset();  // opened afresh by the next batch that needs it
+    forget_reader();  // opened afresh by the next batch that needs it
     throw;
   }
 }

@@ -104,6 +104,10 @@ class RecipeSession {
   nlohmann::json modules_json() const;
 
   Database& database() { return *m_database; }
+  // The session's second connection (reads aside, scans ahead), opened when first
+  // needed; forget_reader() drops it after a failure, to be opened afresh.
+  Database& reader();
+  void forget_reader() { m_reader.reset(); }
   Catalog& catalog() { return *m_catalog; }
   Ledger& ledger() { return *m_ledger; }
   RunContext& context() { return m_context; }
@@ -148,7 +152,7 @@ class RecipeSession {
   std::vector<std::string> m_key;
   std::vector<std::string> m_columns;
   std::vector<FailedRow> m_failed_rows;
-  std::unique_ptr<Database> m_reader;  // for readable_aside() requests, opened when needed
+  std::unique_ptr<Database> m_reader;  // reader()
   std::map<std::string, bool> m_aside_tables;  // table oid -> readable_aside()
 };
 
