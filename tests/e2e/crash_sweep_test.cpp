@@ -5,6 +5,7 @@
 // ledger exactly once, and the revert gives back the tables as they were.
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -67,19 +68,20 @@ std::string duplicate_changes(const std::string& db, const std::string& run_id) 
                    run_id + "'");
 }
 
-const Expected& expected(const std::string& recipe) {
-  static Expected result = [&] {
-    auto db = fresh_database();
-    sql(db, k_fixture);
-    Expected e;
-    e.before = rows(db, k_tables);
-    auto run = run_recipe(db, recipe, {"--commit", "batch"});
-    REQUIRE(run.exit_code == 0);
-    e.after = rows(db, k_tables);
-    e.changes = ledger_totals(db, run.run_id);
-    return e;
-  }();
-  return result;
+// An uninterrupted run's outcome, once per recipe text (`recipe` is a file of it).
+const Expected& expected(const char* recipe_text, const std::string& recipe) {
+  static std::map<const char*, Expected> found;
+  auto known = found.find(recipe_text);
+  if (known != found.end()) return known->second;
+  auto db = fresh_database();
+  sql(db, k_fixture);
+  Expected e;
+  e.before = rows(db, k_tables);
+  auto run = run_recipe(db, recipe, {"--commit", "batch"});
+  REQUIRE(run.exit_code == 0);
+  e.after = rows(db, k_tables);
+  e.changes = ledger_totals(db, run.run_id);
+  return found.emplace(recipe_text, std::move(e)).first->second;
 }
 
 // `host resume`, again while the killed process's session is still being torn down.
@@ -116,11 +118,27 @@ void check_final_and_revert(const std::string& db, const std::string& run_id, co
   CHECK(rows(db, k_tables) == e.before);
 }
 
+// A batch run of `recipe` killed at the `hit`-th `point`, resumed, then checked and reverted.
+void kill_resume_and_check(const std::string& recipe, const std::string& point, int hit,
+                           const Expected& e) {
+  auto db = fresh_database();
+  sql(db, k_fixture);
+  auto killed = run_host({"run", recipe, "--db", db, "--commit", "batch", "--quiet"},
+                         {crash_at(point, hit)});
+  INFO(killed.output);
+  REQUIRE(killed.exit_code == 137);
+  std::string run_id = only_run(db);
+  auto resumed = resume(db, run_id);
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  check_final_and_revert(db, run_id, e);
+}
+
 }  // namespace
 
 TEST_CASE("crash-point sweep: kill -9 of a batch run at every point, then resume", "[e2e][crash]") {
   auto recipe = recipe_file("sweep", k_recipe);
-  const Expected& e = expected(recipe);
+  const Expected& e = expected(k_recipe, recipe);
   std::vector<std::pair<std::string, int>> points = {
       {"batch_processed", 1},    {"batch_processed", 2},    {"batch_processed", 4},
       {"batch_processed", 7},    {"batch_flushed", 1},      {"batch_flushed", 2},
@@ -135,26 +153,14 @@ TEST_CASE("crash-point sweep: kill -9 of a batch run at every point, then resume
   for (int i = 0; i < 4; ++i)
     points.emplace_back(names[random() % 4], static_cast<int>(random() % 7) + 1);
   for (const auto& [point, hit] : points) {
-    DYNAMIC_SECTION(point << ":" << hit) {
-      auto db = fresh_database();
-      sql(db, k_fixture);
-      auto killed = run_host({"run", recipe, "--db", db, "--commit", "batch", "--quiet"},
-                             {crash_at(point, hit)});
-      INFO(killed.output);
-      REQUIRE(killed.exit_code == 137);
-      std::string run_id = only_run(db);
-      auto resumed = resume(db, run_id);
-      INFO(resumed.output);
-      REQUIRE(resumed.exit_code == 0);
-      check_final_and_revert(db, run_id, e);
-    }
+    DYNAMIC_SECTION(point << ":" << hit) { kill_resume_and_check(recipe, point, hit, e); }
   }
 }
 
 TEST_CASE("crash-point sweep: kill -9 of an atomic run leaves nothing; a re-run does it all",
           "[e2e][crash]") {
   auto recipe = recipe_file("sweep_atomic", k_recipe);
-  const Expected& e = expected(recipe);
+  const Expected& e = expected(k_recipe, recipe);
   const std::vector<std::pair<std::string, int>> points = {
       {"batch_processed", 1}, {"batch_processed", 3}, {"batch_processed", 5},
       {"batch_flushed", 2},   {"batch_flushed", 7},   {"run_finishing", 1}};
@@ -177,7 +183,7 @@ TEST_CASE("crash-point sweep: kill -9 of an atomic run leaves nothing; a re-run 
 
 TEST_CASE("crash-point sweep: a resume killed again and again still ends exact", "[e2e][crash]") {
   auto recipe = recipe_file("sweep_chain", k_recipe);
-  const Expected& e = expected(recipe);
+  const Expected& e = expected(k_recipe, recipe);
   auto db = fresh_database();
   sql(db, k_fixture);
   auto killed = run_host({"run", recipe, "--db", db, "--commit", "batch", "--quiet"},
@@ -197,7 +203,7 @@ TEST_CASE("crash-point sweep: a resume killed again and again still ends exact",
 TEST_CASE("crash-point sweep: kill -9 of a revert undoes nothing; reverting again is exact",
           "[e2e][crash]") {
   auto recipe = recipe_file("sweep_revert", k_recipe);
-  const Expected& e = expected(recipe);
+  const Expected& e = expected(k_recipe, recipe);
   const std::vector<std::pair<std::string, int>> points = {{"revert_change", 1},
                                                            {"revert_change", 2},
                                                            {"revert_change", 5},
@@ -224,7 +230,7 @@ TEST_CASE("crash-point sweep: kill -9 of a revert undoes nothing; reverting agai
 TEST_CASE("crash-point sweep: reverting a killed run undoes its committed batches for good",
           "[e2e][crash]") {
   auto recipe = recipe_file("sweep_interrupted", k_recipe);
-  const Expected& e = expected(recipe);
+  const Expected& e = expected(k_recipe, recipe);
   auto db = fresh_database();
   sql(db, k_fixture);
   auto killed = run_host({"run", recipe, "--db", db, "--commit", "batch", "--quiet"},
@@ -266,17 +272,7 @@ return {
 TEST_CASE("crash-point sweep: kill -9 of a run whose batches overlap, then resume",
           "[e2e][crash]") {
   auto recipe = recipe_file("sweep_overlap", k_patch_recipe);
-  static const Expected e = [&] {
-    auto db = fresh_database();
-    sql(db, k_fixture);
-    Expected found;
-    found.before = rows(db, k_tables);
-    auto run = run_recipe(db, recipe, {"--commit", "batch"});
-    REQUIRE(run.exit_code == 0);
-    found.after = rows(db, k_tables);
-    found.changes = ledger_totals(db, run.run_id);
-    return found;
-  }();
+  const Expected& e = expected(k_patch_recipe, recipe);
   REQUIRE(e.changes == "51|0");
   // 20 rows in batches of 3: chunks of 15 and 5 rows; batch 5 ends the first.
   const std::vector<std::pair<std::string, int>> points = {
@@ -285,19 +281,7 @@ TEST_CASE("crash-point sweep: kill -9 of a run whose batches overlap, then resum
       {"batch_checkpointed", 5}, {"batch_committed", 4},  {"batch_committed", 5},
       {"batch_committed", 6},    {"run_finishing", 1}};
   for (const auto& [point, hit] : points) {
-    DYNAMIC_SECTION(point << ":" << hit) {
-      auto db = fresh_database();
-      sql(db, k_fixture);
-      auto killed = run_host({"run", recipe, "--db", db, "--commit", "batch", "--quiet"},
-                             {crash_at(point, hit)});
-      INFO(killed.output);
-      REQUIRE(killed.exit_code == 137);
-      std::string run_id = only_run(db);
-      auto resumed = resume(db, run_id);
-      INFO(resumed.output);
-      REQUIRE(resumed.exit_code == 0);
-      check_final_and_revert(db, run_id, e);
-    }
+    DYNAMIC_SECTION(point << ":" << hit) { kill_resume_and_check(recipe, point, hit, e); }
   }
 }
 
