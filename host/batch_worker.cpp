@@ -442,16 +442,11 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
       try {
         database.borrow();
         if (read_ahead && !read_aside) {
-          try {
-            if (!done) {
-              next = scan_batch(chunk, current.last, m_batch_size);
-            } else if ((next_chunk = m_leases->claim(chunk.number))) {
-              progress.next_chunk = next_chunk->number;
-              next = scan_batch(*next_chunk, next_chunk->after, m_batch_size);
-            }
-          } catch (...) {
-            scanned.set_exception(std::current_exception());
-            throw;
+          if (!done) {
+            next = scan_batch(chunk, current.last, m_batch_size);
+          } else if ((next_chunk = m_leases->claim(chunk.number))) {
+            progress.next_chunk = next_chunk->number;
+            next = scan_batch(*next_chunk, next_chunk->after, m_batch_size);
           }
           scanned.set_value();
         }
@@ -467,13 +462,12 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
         database.give_back(false);
       } catch (...) {
         database.give_back(true);
-        // Whatever failed before the read ahead, the worker's thread waiting for it
-        // must learn of it.
+        // A failure before the read ahead was done: the worker's thread waits for it.
         if (read_ahead && !read_aside) {
           try {
             scanned.set_exception(std::current_exception());
           } catch (const std::future_error&) {
-            // The read ahead was done, or had failed and said so.
+            // The read ahead was done; the failure came after it.
           }
         }
         throw;
