@@ -159,6 +159,9 @@ void refuse_rounding(const TableInfo& table, const Column& column, const Param& 
 const Column& check_writable(RunContext& context, const TableInfo& table,
                              const std::string& column) {
   if (!context.writes_enabled) throw RecipeError("writes are not allowed here (only inside each)");
+  // A recipe writes the same few columns row after row.
+  for (const auto& seen : context.writable_seen)
+    if (seen.table == &table && seen.name == column) return *seen.column;
   auto it = context.allowed_writes.find(table.qualified_name);
   if (it == context.allowed_writes.end())
     throw RecipeError("table '" + table.display_name + "' is not in the recipe's writes");
@@ -169,6 +172,7 @@ const Column& check_writable(RunContext& context, const TableInfo& table,
   if (found.generated)
     throw RecipeError("column '" + column + "' of table '" + table.display_name +
                       "' is generated: PostgreSQL computes it, nothing may write it");
+  context.writable_seen.push_back({&table, column, &found});
   return found;
 }
 
@@ -195,11 +199,12 @@ const RowOrigin& origin_of(lua_State* L, RunContext& context, int row_index,
         "its table");
   RowOrigin& origin = named;
   origin.table = &context.catalog->table(opts.table);
-  origin.key_columns = opts.key.empty() ? origin.table->primary_key : opts.key;
-  if (origin.key_columns.empty())
+  origin.key_columns =
+      opts.key.empty() ? &origin.table->primary_key : &context.lasting_key(opts.key);
+  if (origin.key_columns->empty())
     throw RecipeError("table '" + opts.table + "' has no primary key; pass opts.key");
-  origin.table->require_row_identity(origin.key_columns, "opts.key", KeyUse::match);
-  for (const auto& column : origin.key_columns) {
+  origin.table->require_row_identity(*origin.key_columns, "opts.key", KeyUse::match);
+  for (const auto& column : *origin.key_columns) {
     lua_getfield(L, row_index, column.c_str());
     Param value = to_param_or_throw(L, -1, "key column '", column);
     lua_pop(L, 1);
@@ -252,15 +257,15 @@ int patch(lua_State* L, bool compare) {
     const RowOrigin& origin = origin_of(L, context, 1, opts, named, own_row);
     const TableInfo& table = *origin.table;
     const Column& column = check_writable(context, table, column_name);
-    if (std::find(origin.key_columns.begin(), origin.key_columns.end(), column_name) !=
-        origin.key_columns.end())
+    if (std::find(origin.key_columns->begin(), origin.key_columns->end(), column_name) !=
+        origin.key_columns->end())
       throw RecipeError("column '" + column_name + "' is part of the row's key");
     Param value = to_param_or_throw(L, value_index, "value for column '", column_name);
     refuse_rounding(table, column, value);
     Param expected;
     if (compare) expected = to_param_or_throw(L, 3, "expected value of '", column_name);
 
-    lua_pushstring(L, column_name.c_str());
+    lua_pushvalue(L, 2);  // the column's name, a string (check_string)
     lua_rawget(L, 1);  // no __index: Lua run from here would escape the watchdog
     int current = lua_gettop(L);
     bool refused = false;
@@ -284,7 +289,7 @@ int patch(lua_State* L, bool compare) {
       return 1;
     }
     if (opts.confidence < context.min_confidence) {
-      add_review(context, table.display_name, key_json(&table, origin.key_columns, origin.key),
+      add_review(context, table.display_name, key_json(&table, *origin.key_columns, origin.key),
                  column_name, lua_to_json(L, value_index), confidence_name(opts.confidence),
                  opts.reason);
       lua_pushboolean(L, 0);
@@ -349,7 +354,7 @@ int insert(lua_State* L, WriteKind kind) {
     QueuedWrite write = base_write(L, context, opts);
     write.kind = kind;
     write.table = &table;
-    write.key_columns = key;
+    write.key_columns = opts.key.empty() ? &table.primary_key : &context.lasting_key(opts.key);
     write.key = key_values;
     for (auto& [column, value] : values) {
       write.columns.push_back(column);
@@ -588,7 +593,7 @@ int review(lua_State* L) {
       if (lua_isnumber(L, -1)) {
         const RowOrigin& origin = context.rows.at(static_cast<std::size_t>(lua_tonumber(L, -1)));
         table = origin.table->display_name;
-        key = key_json(origin.table, origin.key_columns, origin.key);
+        key = key_json(origin.table, *origin.key_columns, origin.key);
       }
       lua_pop(L, 2);
     }
@@ -720,8 +725,11 @@ bool lua_to_filter(lua_State* L, int index, Filter& filter, std::string& error) 
 }
 
 void reset_row_registry(lua_State* L, RunContext& context) {
+  // Sized for as many rows as the batch before: grown row by row, it would be
+  // rehashed ten times a batch.
+  int expected = static_cast<int>(std::min<std::size_t>(context.rows.size(), 1 << 16));
   context.rows.clear();
-  lua_newtable(L);
+  lua_createtable(L, 0, expected);
   lua_newtable(L);
   lua_pushliteral(L, "k");
   lua_setfield(L, -2, "__mode");
@@ -773,7 +781,7 @@ void push_result_row(lua_State* L, RunContext& context, const pqxx::result& resu
     }
   RowOrigin origin;
   origin.table = origin_table;
-  origin.key_columns = key_columns;
+  origin.key_columns = &key_columns;
   origin.key = std::move(key);
   context.rows.push_back(std::move(origin));
   lua_getfield(L, LUA_REGISTRYINDEX, k_row_registry);

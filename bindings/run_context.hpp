@@ -19,6 +19,7 @@ struct lua_State;
 namespace host {
 
 class Catalog;
+struct Column;
 class Database;
 class Ledger;
 
@@ -43,6 +44,13 @@ struct RunContext {
   std::map<std::string, std::string> vars;
   // Qualified table name -> writable columns; "*" allows every column.
   std::map<std::string, std::set<std::string>> allowed_writes;
+  // Columns check_writable has let through.
+  struct WritableColumn {
+    const TableInfo* table;
+    std::string name;
+    const Column* column;
+  };
+  std::vector<WritableColumn> writable_seen;
   // False while the recipe file itself runs, and in `host check`: nothing may be queued.
   bool writes_enabled = false;
 
@@ -56,6 +64,12 @@ struct RunContext {
   std::vector<AuditEvent> audit;
   std::vector<VerifyCheck> checks;
   std::map<std::string, std::string> id_cache;  // entity '\x1f' legacy -> uuid
+
+  // Key columns a recipe named (opts.key), kept for the run: rows and writes
+  // point at them instead of each holding a copy.
+  const std::vector<std::string>& lasting_key(const std::vector<std::string>& columns) {
+    return *named_keys.insert(columns).first;
+  }
 
   // The current batch.
   std::vector<RowOrigin> rows;
@@ -78,6 +92,9 @@ struct RunContext {
   std::exception_ptr fatal;
 
   std::function<void(bool warning, const std::string& message)> log;
+
+ private:
+  std::set<std::vector<std::string>> named_keys;  // nodes never move
 };
 
 }  // namespace host

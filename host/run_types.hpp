@@ -32,7 +32,9 @@ struct RunStats {
 // A row the host can write back to: which table, and its key.
 struct RowOrigin {
   const TableInfo* table = nullptr;
-  std::vector<std::string> key_columns;
+  // Not copied per row: it points into what lives as long as the run (the
+  // catalog's primary key, the session's key, or RunContext::lasting_key).
+  const std::vector<std::string>* key_columns = nullptr;
   Params key;
 };
 

@@ -114,7 +114,7 @@ class Sender {
     const QueuedWrite& first = *items.front();
     const TableInfo& table = *first.table;
     const auto& columns = first.columns;
-    const auto& match_columns = first.key_columns;
+    const auto& match_columns = *first.key_columns;
     const auto& ledger_columns = table.primary_key.empty() ? match_columns : table.primary_key;
 
     Params params;
@@ -174,7 +174,7 @@ class Sender {
     const QueuedWrite& first = *items.front();
     const TableInfo& table = *first.table;
     const Column& column = table.require_column(first.column);
-    const auto& key_columns = first.key_columns;
+    const auto& key_columns = *first.key_columns;
 
     Params params;
     std::string unnest_args, v_names;
@@ -246,7 +246,7 @@ class Sender {
     duplicates.assign(columns.size(), 0);
     const QueuedWrite& first = *items.front();
     const TableInfo& table = *first.table;
-    const auto& key_columns = first.key_columns;
+    const auto& key_columns = *first.key_columns;
     // Rows in first-seen order; per row and column the write (one per cell: the
     // caller has kept the first).
     std::unordered_map<const Params*, std::size_t, PointeeHash, PointeeEqual> row_of;
@@ -523,8 +523,8 @@ bool is_insert(const QueuedWrite& w) {
 std::string insert_group(const QueuedWrite& w) {
   std::string key = tuple_key(w.table->qualified_name, std::to_string(w.columns.size()));
   for (const auto& c : w.columns) append_key_part(key, c);
-  append_key_part(key, std::to_string(w.key_columns.size()));
-  for (const auto& c : w.key_columns) append_key_part(key, c);
+  append_key_part(key, std::to_string(w.key_columns->size()));
+  for (const auto& c : *w.key_columns) append_key_part(key, c);
   append_key_part(key, confidence_name(w.confidence));
   append_key_part(key, w.reason);
   return key;
@@ -533,8 +533,8 @@ std::string insert_group(const QueuedWrite& w) {
 std::string update_group(const QueuedWrite& w) {
   std::string key =
       tuple_key(w.table->qualified_name, w.column, w.kind == WriteKind::patch_if ? "if" : "empty",
-                w.empty == EmptyRule::blank ? "b" : "n", std::to_string(w.key_columns.size()));
-  for (const auto& c : w.key_columns) append_key_part(key, c);
+                w.empty == EmptyRule::blank ? "b" : "n", std::to_string(w.key_columns->size()));
+  for (const auto& c : *w.key_columns) append_key_part(key, c);
   append_key_part(key, confidence_name(w.confidence));
   append_key_part(key, w.reason);
   return key;
@@ -546,7 +546,7 @@ std::vector<std::vector<const QueuedWrite*>> group_by_table(
   std::vector<std::vector<const QueuedWrite*>> groups;
   for (const auto* item : items) {
     auto same = [&](const std::vector<const QueuedWrite*>& group) {
-      return group.front()->table == item->table && group.front()->key_columns == item->key_columns;
+      return group.front()->table == item->table && *group.front()->key_columns == *item->key_columns;
     };
     auto it = std::find_if(groups.begin(), groups.end(), same);
     if (it == groups.end())
@@ -606,7 +606,7 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
     std::vector<const QueuedWrite*> unique, duplicates;
     for (const auto* item : group) {
       Params key;
-      for (const auto& k : item->key_columns) {
+      for (const auto& k : *item->key_columns) {
         size_t c = std::find(item->columns.begin(), item->columns.end(), k) - item->columns.begin();
         key.push_back(item->values[c]);
       }
@@ -620,7 +620,7 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
     for (const auto* item : group) {
       if (item->kind != WriteKind::fill_from) continue;
       Params key;
-      for (const auto& k : item->key_columns) {
+      for (const auto& k : *item->key_columns) {
         size_t c = std::find(item->columns.begin(), item->columns.end(), k) - item->columns.begin();
         key.push_back(item->values[c]);
       }
@@ -629,8 +629,8 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
       if (was_inserted) continue;
       for (size_t c = 0; c < item->columns.size(); ++c) {
         const auto& name = item->columns[c];
-        if (!item->values[c] || std::find(item->key_columns.begin(), item->key_columns.end(),
-                                          name) != item->key_columns.end())
+        if (!item->values[c] || std::find(item->key_columns->begin(), item->key_columns->end(),
+                                          name) != item->key_columns->end())
           continue;
         QueuedWrite fill = *item;
         fill.kind = WriteKind::patch_if_empty;
@@ -710,7 +710,7 @@ std::string describe_failure(const QueuedWrite& item, const std::string& message
   const Column& column = item.table->require_column(item.column);
   return where + "cannot write " + short_value(item.value) + " to " + item.table->display_name +
          "." + item.column + " (" + column.type + ") for " + item.row->description + " [key " +
-         describe_key(item.key_columns, item.key) + "]: " + message;
+         describe_key(*item.key_columns, item.key) + "]: " + message;
 }
 
 }  // namespace

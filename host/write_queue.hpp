@@ -22,7 +22,8 @@ struct QueuedWrite {
   WriteKind kind = WriteKind::patch_if_empty;
   const TableInfo* table = nullptr;
   // Updates: the row's key. Inserts: the columns deciding "already there".
-  std::vector<std::string> key_columns;
+  // Lives as long as the run (see RowOrigin).
+  const std::vector<std::string>* key_columns = nullptr;
   Params key;
   // Updates.
   std::string column;
