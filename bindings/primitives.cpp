@@ -574,7 +574,7 @@ int audit(lua_State* L) {
   return guarded(L, [&](RunContext& context) {
     std::string event = check_string(L, 1, "audit: event");
     nlohmann::json data = lua_isnoneornil(L, 2) ? nlohmann::json(nullptr) : lua_to_json(L, 2);
-    context.audit.push_back({event, std::move(data), context.current_identity->key});
+    context.audit.push_back({event, std::move(data), context.current_identity->key()});
     ++context.stats.audit_events;
     return 0;
   });
@@ -585,7 +585,7 @@ int review(lua_State* L) {
     std::string column = lua_isnoneornil(L, 2) ? "" : check_string(L, 2, "review: column");
     std::string reason = lua_isnoneornil(L, 4) ? "" : check_string(L, 4, "review: reason");
     std::string table;
-    nlohmann::json key = context.current_identity->key;
+    nlohmann::json key = context.current_identity->key();
     if (lua_istable(L, 1)) {
       lua_getfield(L, LUA_REGISTRYINDEX, k_row_registry);
       lua_pushvalue(L, 1);

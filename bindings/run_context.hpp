@@ -82,8 +82,8 @@ struct RunContext {
 
   // The identity while no row is processed (load, verify).
   static std::shared_ptr<const RowIdentity> outside_rows() {
-    static const auto outside =
-        std::make_shared<const RowIdentity>(RowIdentity{nullptr, "the recipe", "", ""});
+    static const auto outside = std::make_shared<const RowIdentity>(
+        RowIdentity{nullptr, "the recipe", "", "", nullptr, nullptr, {}});
     return outside;
   }
 

@@ -23,7 +23,7 @@ Watchdog::~Watchdog() {
 }
 
 void Watchdog::arm(long long deadline_ns) {
-  m_deadline = deadline_ns;
+  m_deadline.store(deadline_ns, std::memory_order_release);
   // No notify: the thread polls (it only acts a whole budget late), and a wake-up
   // per call would cost a system call per row.
   if (!m_thread.joinable()) m_thread = std::thread([this] { watch(); });

@@ -25,7 +25,7 @@ class Watchdog {
 
   // `deadline_ns` on the steady clock; the thread starts on the first call.
   void arm(long long deadline_ns);
-  void disarm() { m_deadline = k_disarmed; }
+  void disarm() { m_deadline.store(k_disarmed, std::memory_order_release); }
   // Moves the deadline of the call in progress, if any, `ns` later.
   void postpone(long long ns) {
     long long deadline = m_deadline.load();
@@ -35,8 +35,14 @@ class Watchdog {
   long long deadline() const { return m_deadline.load(std::memory_order_relaxed); }
   bool started() const { return m_thread.joinable(); }
 
-  void enter_host_call() { ++m_host_calls; }
-  void leave_host_call() { --m_host_calls; }
+  // Only the thread running the recipe changes the count (the watchdog reads it):
+  // a plain store does, without the locked instruction of ++ on every host call.
+  void enter_host_call() {
+    m_host_calls.store(m_host_calls.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+  void leave_host_call() {
+    m_host_calls.store(m_host_calls.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+  }
 
   // For the message: the recipe file (set before the first arm) and what the
   // current call works on ("row id=5").

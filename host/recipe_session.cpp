@@ -243,7 +243,7 @@ void RecipeSession::resume(RowTask& task, int arguments) {
     throw RecipeError(message);
   }
   m_context.writes.drop_row(task.index);
-  m_failed_rows.push_back({task.identity->key, message});
+  m_failed_rows.push_back({task.identity->key(), message});
   ++m_context.stats.errors;
 }
 
@@ -438,8 +438,8 @@ void RecipeSession::process_scanned(const pqxx::result& rows, std::size_t count)
     m_context.scanned_slots.push_back(m_context.rows.size() - 1);
     const Params& key = m_context.rows.back().key;
     task.identity = std::make_shared<const RowIdentity>(
-        RowIdentity{key_json(m_source, m_key, key), "row " + describe_key(m_key, key),
-                    std::move(place[0]), std::move(place[1])});
+        RowIdentity{nullptr, "row " + describe_key(m_key, key), std::move(place[0]),
+                    std::move(place[1]), m_source, &m_key, key});
   });
 }
 

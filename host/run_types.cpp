@@ -88,11 +88,17 @@ nlohmann::json key_json(const TableInfo* table, const std::vector<std::string>& 
   return key;
 }
 
+nlohmann::json RowIdentity::key() const {
+  return key_columns ? key_json(table, *key_columns, key_values) : given_key;
+}
+
 std::string describe_key(const std::vector<std::string>& columns, const Params& values) {
   std::string text;
   for (size_t i = 0; i < columns.size() && i < values.size(); ++i) {
     if (!text.empty()) text += ", ";
-    text += columns[i] + "=" + (values[i] ? *values[i] : "NULL");
+    text += columns[i];
+    text += '=';
+    text += values[i] ? *values[i] : "NULL";
   }
   return text;
 }

@@ -41,11 +41,17 @@ struct RowOrigin {
 // Which source row is being processed: its key for the ledger and reports, and
 // words for messages. Shared (not copied) by everything the row's `each` queues.
 struct RowIdentity {
-  nlohmann::json key;       // {"id": 5} / {"input": "projects", "line": 7}; null outside rows
-  std::string description;  // "row id=5" / "record projects.csv:7" / "the recipe"
+  // {"id": 5} / {"input": "projects", "line": 7}; null outside rows.
+  nlohmann::json key() const;
+  nlohmann::json given_key;  // the key of a row that is not of a table
+  std::string description;   // "row id=5" / "record projects.csv:7" / "the recipe"
   // A scanned row: the table it lies in (a partition or child has its own) and its
   // ctid when scanned, which lets a batch's UPDATE find it without the key's index.
   std::string table_oid, place;
+  // A scanned row's key, made into JSON only when asked for: most rows never are.
+  const TableInfo* table = nullptr;
+  const std::vector<std::string>* key_columns = nullptr;  // as in RowOrigin
+  Params key_values;
 };
 
 struct ReviewItem {

@@ -100,7 +100,8 @@ void work_sequentially(const SequentialRun& shape, nlohmann::json checkpoint) {
             push_json(thread, records[i].fields);
             task.identity = std::make_shared<const RowIdentity>(RowIdentity{
                 {{"input", *session.recipe().input}, {"line", records[i].line}},
-                "record " + input->path() + ":" + std::to_string(records[i].line), "", ""});
+                "record " + input->path() + ":" + std::to_string(records[i].line), "", "", nullptr,
+                nullptr, {}});
           });
           checkpoint["records"] = checkpoint.value("records", 0LL) + static_cast<long long>(count);
         }

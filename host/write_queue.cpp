@@ -786,7 +786,7 @@ FlushResult WriteQueue::flush(Database& database, Ledger& ledger, const std::str
       if (!culprit) throw RecipeError("the batch's writes failed: " + message);
       std::string text = describe_failure(*culprit, message);
       if (!failed) throw RecipeError(text);
-      failed->push_back({culprit->row->key, text});
+      failed->push_back({culprit->row->key(), text});
       drop_row(culprit->row_index);
     }
   }
