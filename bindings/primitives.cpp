@@ -61,14 +61,19 @@ int guarded(lua_State* L, Body body) {
   raise_lua_error(L, message);
 }
 
-std::string check_string(lua_State* L, int index, const char* what) {
+// The string at `index`, valid while it stays on the stack.
+std::string_view check_string_view(lua_State* L, int index, const char* what) {
   if (lua_type(L, index) != LUA_TSTRING)
     throw RecipeError(std::string(what) + " must be a string, got " + luaL_typename(L, index));
   std::size_t length = 0;
   const char* text = lua_tolstring(L, index, &length);
   if (std::memchr(text, '\0', length))
     throw RecipeError(std::string(what) + " contains a NUL byte");
-  return std::string(text, length);
+  return {text, length};
+}
+
+std::string check_string(lua_State* L, int index, const char* what) {
+  return std::string(check_string_view(L, index, what));
 }
 
 // `what` + `name` + `after` names the value in the error ("value for column 'x'");
@@ -83,7 +88,7 @@ Param to_param_or_throw(lua_State* L, int index, const char* what, const std::st
 
 struct WriteOpts {
   Confidence confidence = Confidence::high;
-  std::string reason;
+  const std::string* reason = &k_no_reason;  // WriteQueue::reason
   EmptyRule empty = EmptyRule::blank;
   std::vector<std::string> key;
   std::string table;
@@ -113,7 +118,7 @@ std::vector<std::string> string_list(lua_State* L, int index, const char* what) 
   return list;
 }
 
-WriteOpts parse_write_opts(lua_State* L, int index) {
+WriteOpts parse_write_opts(lua_State* L, RunContext& context, int index) {
   WriteOpts opts;
   if (lua_isnoneornil(L, index)) return opts;
   if (!lua_istable(L, index)) throw RecipeError("opts must be a table");
@@ -127,7 +132,7 @@ WriteOpts parse_write_opts(lua_State* L, int index) {
       if (lua_type(L, -1) != LUA_TSTRING || !parse_confidence(lua_tostring(L, -1), opts.confidence))
         throw RecipeError("opts.confidence must be \"high\", \"medium\" or \"low\"");
     } else if (is("reason")) {
-      opts.reason = check_string(L, -1, "opts.reason");
+      opts.reason = &context.writes.reason(check_string_view(L, -1, "opts.reason"));
     } else if (is("empty")) {
       std::string rule = check_string(L, -1, "opts.empty");
       if (rule == "blank")
@@ -234,7 +239,7 @@ void add_review(RunContext& context, const std::string& table, nlohmann::json ke
 QueuedWrite base_write(lua_State* L, RunContext& context, WriteOpts& opts) {
   QueuedWrite write;
   write.confidence = opts.confidence;
-  write.reason = std::move(opts.reason);  // the caller is done with its opts
+  write.reason = opts.reason;
   write.empty = opts.empty;
   write.row_index = context.current_row;
   lua_Debug frame;
@@ -250,7 +255,7 @@ QueuedWrite base_write(lua_State* L, RunContext& context, WriteOpts& opts) {
 int patch(lua_State* L, bool compare) {
   return guarded(L, [&](RunContext& context) {
     int value_index = compare ? 4 : 3;
-    WriteOpts opts = parse_write_opts(L, value_index + 1);
+    WriteOpts opts = parse_write_opts(L, context, value_index + 1);
     std::string column_name = check_string(L, 2, "column");
     bool own_row = false;
     RowOrigin named;
@@ -291,7 +296,7 @@ int patch(lua_State* L, bool compare) {
     if (opts.confidence < context.min_confidence) {
       add_review(context, table.display_name, key_json(&table, *origin.key_columns, origin.key),
                  column_name, lua_to_json(L, value_index), confidence_name(opts.confidence),
-                 opts.reason);
+                 *opts.reason);
       lua_pushboolean(L, 0);
       return 1;
     }
@@ -318,7 +323,7 @@ int insert(lua_State* L, WriteKind kind) {
   return guarded(L, [&](RunContext& context) {
     const TableInfo& table = context.catalog->table(check_string(L, 1, "table"));
     if (!lua_istable(L, 2)) throw RecipeError("values must be a table of column = value");
-    WriteOpts opts = parse_write_opts(L, 3);
+    WriteOpts opts = parse_write_opts(L, context, 3);
     std::vector<std::pair<std::string, Param>> values;
     lua_pushnil(L);
     while (lua_next(L, 2)) {
@@ -347,7 +352,7 @@ int insert(lua_State* L, WriteKind kind) {
     }
     if (opts.confidence < context.min_confidence) {
       add_review(context, table.display_name, key_json(&table, key, key_values), "",
-                 lua_to_json(L, 2), confidence_name(opts.confidence), opts.reason);
+                 lua_to_json(L, 2), confidence_name(opts.confidence), *opts.reason);
       lua_pushboolean(L, 0);
       return 1;
     }

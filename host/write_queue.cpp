@@ -277,11 +277,11 @@ class Sender {
         row = it->second;
       }
       int meta = previous_meta;
-      if (!previous || previous->confidence != item->confidence || previous->reason != item->reason) {
+      if (!previous || previous->confidence != item->confidence || *previous->reason != *item->reason) {
         auto [it, added] = meta_of.emplace(
-            std::make_pair(static_cast<int>(item->confidence), item->reason),
+            std::make_pair(static_cast<int>(item->confidence), *item->reason),
             static_cast<int>(metas.size()));
-        if (added) metas.emplace_back(item->confidence, item->reason);
+        if (added) metas.emplace_back(item->confidence, *item->reason);
         meta = it->second;
       }
       previous = item;
@@ -499,7 +499,7 @@ class Sender {
                 column_name = add(column.empty() ? Param{} : Param{column}),
                 keys = add(array_literal(Params(key_columns.begin(), key_columns.end()))),
                 confidence = add(std::string(confidence_name(first.confidence))),
-                reason = add(first.reason.empty() ? Param{} : Param{first.reason});
+                reason = add(first.reason->empty() ? Param{} : Param{*first.reason});
     return ", led AS (INSERT INTO " + m_ledger.table("changes") +
            " (run_id, seq, batch, op, table_name, qualified_table, table_oid, column_name, "
            "key_columns, keys, old_values, new_values, row_values, confidence, reason) SELECT " +
@@ -526,7 +526,7 @@ std::string insert_group(const QueuedWrite& w) {
   append_key_part(key, std::to_string(w.key_columns->size()));
   for (const auto& c : *w.key_columns) append_key_part(key, c);
   append_key_part(key, confidence_name(w.confidence));
-  append_key_part(key, w.reason);
+  append_key_part(key, *w.reason);
   return key;
 }
 
@@ -536,7 +536,7 @@ std::string update_group(const QueuedWrite& w) {
                 w.empty == EmptyRule::blank ? "b" : "n", std::to_string(w.key_columns->size()));
   for (const auto& c : *w.key_columns) append_key_part(key, c);
   append_key_part(key, confidence_name(w.confidence));
-  append_key_part(key, w.reason);
+  append_key_part(key, *w.reason);
   return key;
 }
 

@@ -4,7 +4,9 @@
 // write their ledger rows in the same statement.
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -17,6 +19,8 @@ class Database;
 class Ledger;
 
 enum class WriteKind { patch_if_empty, patch_if, insert_if_absent, fill_from };
+
+inline const std::string k_no_reason;
 
 struct QueuedWrite {
   WriteKind kind = WriteKind::patch_if_empty;
@@ -34,7 +38,8 @@ struct QueuedWrite {
   Params values;
 
   Confidence confidence = Confidence::high;
-  std::string reason;
+  // Kept once by the queue (WriteQueue::reason): a batch's writes share a few.
+  const std::string* reason = &k_no_reason;
   EmptyRule empty = EmptyRule::blank;
 
   std::size_t row_index = 0;  // the source row whose `each` queued it
@@ -66,6 +71,12 @@ enum class FlushIsolation { savepoint, none };
 
 class WriteQueue {
  public:
+  // Not copied: the writes point at the queue's reasons.
+  WriteQueue() = default;
+  WriteQueue(const WriteQueue&) = delete;
+  WriteQueue& operator=(const WriteQueue&) = delete;
+  WriteQueue(WriteQueue&&) = default;
+  WriteQueue& operator=(WriteQueue&&) = default;
   void push(QueuedWrite&& write) {
     m_only_own_row_patches = m_only_own_row_patches && write.own_row &&
                              (write.kind == WriteKind::patch_if_empty ||
@@ -81,8 +92,15 @@ class WriteQueue {
   // True when every write patches the scanned row that queued it: writing them
   // then changes no row another batch reads.
   bool only_own_row_patches() const { return m_only_own_row_patches; }
+  // The queue's copy of a write's reason, kept while the queue holds writes.
+  const std::string& reason(std::string_view text) {
+    auto it = m_reasons.find(text);
+    if (it == m_reasons.end()) it = m_reasons.emplace(text).first;
+    return *it;
+  }
   void clear() {
     m_writes.clear();
+    m_reasons.clear();
     m_only_own_row_patches = true;
   }
 
@@ -97,6 +115,7 @@ class WriteQueue {
 
  private:
   std::vector<QueuedWrite> m_writes;
+  std::set<std::string, std::less<>> m_reasons;  // nodes stay put when the queue is swapped
   bool m_only_own_row_patches = true;  // of every write pushed since the queue was empty
 };
 
