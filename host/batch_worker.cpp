@@ -266,7 +266,7 @@ BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted,
   const Params& last = scanned.last;
   if (count > 0) session.process_scanned(scanned.rows, count);
   crash_point("batch_processed");
-  session.flush_batch(batch, sequence, FlushIsolation::savepoint);
+  session.flush_batch(batch, sequence, flush_isolation());
   Chunk updated = with_share(chunk, before, session.counters());
   bool done = static_cast<long long>(count) < rows_wanted || last == chunk.upper;
   WorkerBatch progress;
@@ -287,6 +287,13 @@ BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted,
   result.rows = static_cast<long long>(count);
   result.chunk_done = done;
   return result;
+}
+
+// A savepoint around a batch's writes lets a row the database refuses be skipped
+// (on_error = "skip"). Otherwise the refusal ends the run, found in a transaction
+// of its own, and the savepoint would only cost two round trips a batch.
+FlushIsolation BatchWorker::flush_isolation() const {
+  return m_session->recipe().skip_failed_rows ? FlushIsolation::savepoint : FlushIsolation::none;
 }
 
 std::optional<nlohmann::json> BatchWorker::modules_to_record() const {
@@ -450,7 +457,7 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
           }
           scanned.set_value();
         }
-        added = session.write_output(output, batch, sequence, FlushIsolation::savepoint);
+        added = session.write_output(output, batch, sequence, flush_isolation());
         updated.stats += added.stats;
         for (const auto& [where, n] : added.protected_by_column)
           if (n) updated.protected_by_column[where] += n;

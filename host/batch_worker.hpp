@@ -84,6 +84,7 @@ class BatchWorker {
   bool source_has_no_row_security();
   void record_modules(const nlohmann::json& modules);
   // The modules loaded since the run's row last recorded them, if any.
+  FlushIsolation flush_isolation() const;
   std::optional<nlohmann::json> modules_to_record() const;
   // The end of a batch's transaction: the chunk's progress (and modules loaded
   // late) recorded, the commit (`committed` is set at once), the audit events

@@ -437,6 +437,68 @@ TEST_CASE("batch mode: the failing batch is rolled back; resume only with the sa
   }
 }
 
+// A batch's writes are flushed inside a savepoint only when a refused row may be
+// skipped; otherwise the refusal is found in a transaction of its own. Both must
+// name the cell and leave exactly the committed batches.
+TEST_CASE("batch mode: a value the database refuses ends the run, or is skipped with on_error",
+          "[bad_input][e2e]") {
+  auto target = prepared_target();
+  sql(target.db,
+      "UPDATE nums SET code = '2' WHERE id = 2; ALTER TABLE nums ADD CHECK (n < 100); "
+      "INSERT INTO nums SELECT g, NULL, NULL, g::text FROM generate_series(4, 9) AS g");
+  auto recipe_text = [](const std::string& on_error) {
+    return R"lua(return {
+  name = "refused-value",
+  table = "nums",
+  writes = { nums = { "n" } },
+  commit = "batch",
+  batch_size = 2,)lua" + on_error + R"lua(
+  each = function(row)
+    patch_if_empty(row, "n", row.id == 5 and 500 or row.id)
+  end,
+}
+)lua";
+  };
+  auto ledger_cells = [&](const std::string& run_id) {
+    return value(target.db,
+                 "SELECT coalesce(sum(cardinality(new_values)), 0) FROM host_ledger.changes "
+                 "WHERE run_id::text = '" + run_id + "'");
+  };
+  SECTION("without on_error: the run stops at the batch, which is rolled back") {
+    auto run = run_recipe(target.db, recipe_file("refused_value", recipe_text("")));
+    INFO(run.output);
+    CHECK(run.exit_code == 1);
+    CHECK(message_lines(run.output).size() == 1);
+    CHECK(mentions(run.output, "refused_value.lua:8"));
+    auto message = without_paths(run.output);
+    CHECK(mentions(message, "nums.n"));
+    CHECK(mentions(message, "id=5"));
+    CHECK(mentions(message, "500"));
+    // Batches (1, 2) and (3, 4) committed; (5, 6) rolled back; the rest never ran.
+    CHECK(rows(target.db, "SELECT id, coalesce(n::text, 'NULL') FROM nums ORDER BY id") ==
+          std::vector<std::string>{"1|1", "2|2", "3|3", "4|4", "5|NULL", "6|NULL", "7|NULL",
+                                   "8|NULL", "9|NULL"});
+    CHECK(ledger_cells(run.run_id) == "4");
+    CHECK(ledger_status(target.db, run.run_id) == "failed");
+  }
+  SECTION("with on_error = \"skip\": the row is recorded and the others are written") {
+    auto run = run_recipe(target.db, recipe_file("refused_value_skip",
+                                                 recipe_text("\n  on_error = \"skip\",")));
+    INFO(run.output);
+    CHECK(run.exit_code == 0);
+    CHECK(rows(target.db, "SELECT id, coalesce(n::text, 'NULL') FROM nums ORDER BY id") ==
+          std::vector<std::string>{"1|1", "2|2", "3|3", "4|4", "5|NULL", "6|6", "7|7", "8|8",
+                                   "9|9"});
+    CHECK(ledger_cells(run.run_id) == "8");
+    REQUIRE(run.report.is_object());
+    CHECK(run.stat("errors") == 1);
+    REQUIRE(run.report["failed_rows"].size() == 1);
+    CHECK(run.report["failed_rows"][0]["key"] == nlohmann::json({{"id", 5}}));
+    CHECK(mentions(run.report["failed_rows"][0]["error"].get<std::string>(),
+                   "refused_value_skip.lua:9"));
+  }
+}
+
 TEST_CASE("on_error = \"skip\" records the failing row and goes on", "[bad_input][e2e]") {
   auto target = prepared_target();
   auto recipe = recipe_file("skip_errors", R"lua(return {
