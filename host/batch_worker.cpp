@@ -393,6 +393,9 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
   Renewal renewal = m_leases->renew(chunk);
   ScannedBatch current;
   bool processed = false;  // whether `each` has run over `current`
+  // The writes of the batch written last, freed by this thread while the writer
+  // writes the next one.
+  RecipeSession::BatchOutput written_last;
   auto started = std::chrono::steady_clock::now();
   for (;;) {
     // `renewal` opened the transaction `current` is written in.
@@ -435,6 +438,7 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     std::size_t modules_now = session.modules().size();
     long long sequence = renewal.batch_number * k_sequences_per_batch;
     int batch = static_cast<int>(renewal.batch_number % INT_MAX);
+    output.writes.prepare(session.ledger(), session.context().run_id, batch, sequence);
 
     RecipeSession::Counters added;
     bool committed = false;
@@ -481,6 +485,7 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
       }
     });
 
+    written_last = {};
     std::exception_ptr failure;  // of `next`, unless `current` was not committed
     bool next_ready = false;  // false too when no chunk was left to claim
     if (read_aside) {
@@ -543,6 +548,7 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
       return result;
     }
     if (!next) return {};  // the next batch starts afresh
+    written_last = std::move(output);
     renewal = next_renewal;
     current = std::move(*next);
     processed = true;

@@ -99,6 +99,286 @@ struct PointeeEqual {
   bool operator()(const Params* a, const Params* b) const { return *a == *b; }
 };
 
+// A batch's statement of fills of empty cells, as built by RowUpdateBuilder.
+struct RowUpdates {
+  std::string sql;
+  Params params;
+  std::vector<long long> duplicates;  // per column: writes naming a cell named before
+};
+
+// Builds statements of fills of empty cells. It needs no connection: the statement
+// can be built on the thread that queued the writes while another one sends.
+class RowUpdateBuilder {
+ public:
+  RowUpdateBuilder(const Ledger& ledger, const std::string& run_id, int batch,
+                   long long& sequence)
+      : m_ledger(ledger), m_run_id(run_id), m_batch(batch), m_sequence(sequence) {}
+
+  // The rows are locked FOR NO KEY UPDATE, as the UPDATE itself would lock them:
+  // FOR UPDATE would also block the application's inserts of rows that reference
+  // them by a foreign key.
+  //
+  // patch_if_empty cells of one table, every column of a row in one UPDATE: each
+  // row is locked once and gets one new version, however many of its cells are
+  // filled. Per column the ledger gets one row per (confidence, reason). The statement
+  // returns, per column of `columns`, how many cells changed.
+  //
+  // Unless `lock_first`, the rows are not locked beforehand: the UPDATE joins each
+  // row to its copy in the statement's snapshot (found by the ctid the batch's scan
+  // saw, or by key) by ctid, which gives the old values, and a row another session
+  // changed since is left out, never written from stale values: its newer version,
+  // which the UPDATE rechecks its conditions on, has another xmin. (Not another ctid alone: a TID scan's recheck does not
+  // compare the ctid again.) The caller tries the cells left out again with
+  // `lock_first`.
+  RowUpdates build(const std::vector<const QueuedWrite*>& items,
+                   const std::vector<std::string>& columns, bool lock_first) {
+    RowUpdates built;
+    std::vector<long long>& duplicates = built.duplicates;
+    duplicates.assign(columns.size(), 0);
+    const QueuedWrite& first = *items.front();
+    const TableInfo& table = *first.table;
+    const auto& key_columns = *first.key_columns;
+    // Rows in first-seen order; per row and column the write (one per cell: the
+    // caller has kept the first).
+    std::unordered_map<const Params*, std::size_t, PointeeHash, PointeeEqual> row_of;
+    std::vector<const Params*> row_keys;
+    std::vector<std::vector<const QueuedWrite*>> cells;
+    std::vector<std::vector<int>> cell_meta;  // per row and column, the cell's ledger group
+    std::map<std::string, std::size_t> slot_of;
+    for (std::size_t c = 0; c < columns.size(); ++c) slot_of[columns[c]] = c;
+    // Ledger groups: (confidence, reason), numbered.
+    std::map<std::pair<int, std::string>, int> meta_of;
+    std::vector<std::pair<Confidence, std::string>> metas;
+    const QueuedWrite* previous = nullptr;
+    std::size_t previous_row = 0;
+    int previous_meta = 0;
+    row_of.reserve(items.size());
+    for (const auto* item : items) {
+      // A recipe's writes to one row come one after another: no lookups for them.
+      std::size_t row = 0;
+      if (previous && previous->own_row && item->own_row && previous->row_index == item->row_index) {
+        row = previous_row;
+      } else {
+        auto [it, added] = row_of.emplace(&item->key, row_keys.size());
+        if (added) {
+          row_keys.push_back(&item->key);
+          cells.emplace_back(columns.size(), nullptr);
+          cell_meta.emplace_back(columns.size(), 0);
+        }
+        row = it->second;
+      }
+      int meta = previous_meta;
+      if (!previous || previous->confidence != item->confidence || *previous->reason != *item->reason) {
+        auto [it, added] = meta_of.emplace(
+            std::make_pair(static_cast<int>(item->confidence), *item->reason),
+            static_cast<int>(metas.size()));
+        if (added) metas.emplace_back(item->confidence, *item->reason);
+        meta = it->second;
+      }
+      previous = item;
+      previous_row = row;
+      previous_meta = meta;
+      std::size_t slot = columns.size() == 1 ? 0 : slot_of.at(item->column);
+      const QueuedWrite*& cell = cells[row][slot];
+      if (cell) {  // the same cell twice in one batch: the first call wins
+        ++duplicates[slot];
+        continue;
+      }
+      cell = item;
+      cell_meta[row][slot] = meta;
+    }
+    Params& params = built.params;
+    auto add = [&](Param value) {
+      params.push_back(std::move(value));
+      return "$" + std::to_string(params.size());
+    };
+    std::string unnest_args, v_names;
+    auto add_array = [&](const Params& values, const std::string& type, const std::string& name) {
+      unnest_args += (unnest_args.empty() ? "" : ", ") + add(array_literal(values)) + "::" + type;
+      v_names += (v_names.empty() ? "" : ", ") + name;
+    };
+    for (std::size_t k = 0; k < key_columns.size(); ++k) {
+      Params values;
+      for (const auto* key : row_keys) values.push_back((*key)[k]);
+      add_array(values, "text[]", "k" + std::to_string(k));
+    }
+    // Per column, what its cells share: one emptiness rule (the guard need not
+    // read it per row) and one (confidence, reason) (its ledger row needs no join
+    // to the batch's list of them). The bench's recipe, and most, share both.
+    std::vector<std::optional<EmptyRule>> shared_rule(columns.size());
+    std::vector<std::optional<int>> shared_meta(columns.size());
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      bool first_cell = true, one_rule = true, one_meta = true;
+      EmptyRule rule = EmptyRule::blank;
+      int meta = 0;
+      for (std::size_t r = 0; r < cells.size(); ++r) {
+        const QueuedWrite* cell = cells[r][c];
+        if (!cell) continue;
+        int id = cell_meta[r][c];
+        if (first_cell) {
+          rule = cell->empty;
+          meta = id;
+          first_cell = false;
+        }
+        one_rule = one_rule && cell->empty == rule;
+        one_meta = one_meta && id == meta;
+      }
+      if (one_rule) shared_rule[c] = rule;
+      if (one_meta) shared_meta[c] = meta;
+    }
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      Params values, meta, null_only;
+      for (std::size_t r = 0; r < cells.size(); ++r) {
+        const QueuedWrite* cell = cells[r][c];
+        values.push_back(cell ? cell->value : Param{});
+        if (!shared_meta[c]) meta.push_back(cell ? Param{std::to_string(cell_meta[r][c])} : Param{});
+        if (!shared_rule[c])
+          null_only.push_back(cell && cell->empty == EmptyRule::null_only ? "t" : "f");
+      }
+      std::string n = std::to_string(c);
+      add_array(values, "text[]", "val" + n);
+      if (!shared_meta[c]) add_array(meta, "int[]", "m" + n);
+      if (!shared_rule[c]) add_array(null_only, "bool[]", "n" + n);
+    }
+    // Rows the batch scanned from the table itself are found by their place (ctid)
+    // instead of through the key's index. The key must still match: the place may
+    // hold another row by now.
+    bool by_place = !lock_first && table.relkind == 'r';
+    if (by_place) {
+      Params places;
+      for (const auto& row : cells) {
+        const QueuedWrite* cell = *std::find_if(row.begin(), row.end(),
+                                                [](const QueuedWrite* w) { return w != nullptr; });
+        by_place = cell->row && !cell->row->place.empty() && cell->row->table_oid == table.oid &&
+                   std::all_of(row.begin(), row.end(),
+                               [](const QueuedWrite* w) { return !w || w->own_row; });
+        if (!by_place) break;
+        places.push_back(cell->row->place);
+      }
+      if (by_place) add_array(places, "tid[]", "place");
+    }
+    // Cell c's guard, over the row `alias`, reading the batch's values from `source`.
+    auto guard_of = [&](std::size_t c, const std::string& alias, const std::string& source) {
+      const Column& column = table.require_column(columns[c]);
+      std::string n = std::to_string(c), target = alias + "." + quote_ident(column.name);
+      // A queued patch never writes NULL: a value marks the row's cell as queued.
+      std::string present = "(" + source + ".val" + n + " IS NOT NULL AND ";
+      const std::optional<EmptyRule>& rule = shared_rule[c];
+      if (rule && (*rule == EmptyRule::null_only || !column.is_text))
+        // Only NULL is empty, and the value is not NULL.
+        return present + target + " IS NULL)";
+      std::string empty =
+          rule ? empty_condition(column, target, *rule)
+               : "(" + empty_condition(column, target, EmptyRule::null_only) + " OR (NOT " +
+                     source + ".n" + n + " AND " +
+                     empty_condition(column, target, EmptyRule::blank) + "))";
+      return present + empty + " AND " + distinct_value(column, target, source + ".val" + n) + ")";
+    };
+    std::string& sql = built.sql;
+    if (lock_first) {
+      KeySql keys_sql(table, key_columns);
+      std::string selected, guards, sets, returned;
+      for (std::size_t c = 0; c < columns.size(); ++c) {
+        const Column& column = table.require_column(columns[c]);
+        std::string n = std::to_string(c), target = "t." + quote_ident(column.name);
+        std::string guard = guard_of(c, "t", "v");
+        guards += (c ? " OR " : "") + guard;
+        selected += guard + " AS w" + n + ", " + target + "::text AS old" + n + ", v.val" + n +
+                    (shared_meta[c] ? "" : ", v.m" + n) + ", ";
+        sets += std::string(c ? ", " : "") + quote_ident(column.name) + " = CASE WHEN cur.w" + n +
+                " THEN cur.val" + n + "::" + column.cast_type + " ELSE " + target + " END";
+        returned += ", cur.w" + n + (shared_meta[c] ? "" : ", cur.m" + n) + ", cur.old" + n +
+                    ", " + target + "::text AS new" + n;
+      }
+      sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
+            ")), cur AS (SELECT " + keys_sql.select_keys + selected + "true AS locked FROM " +
+            table.qualified_name + " t JOIN v ON " + keys_sql.join_v +
+            key_range_bound(table, key_columns) + " WHERE " + guards +
+            " FOR NO KEY UPDATE OF t), upd AS (UPDATE " + table.qualified_name + " t SET " +
+            sets + " FROM cur WHERE " + keys_sql.join_cur + " RETURNING ARRAY[" +
+            keys_sql.returning_keys + "] AS row_key" + returned + ")";
+    } else {
+      KeySql snapshot_keys(table, key_columns, "o");
+      std::string guards, sets, returned;
+      for (std::size_t c = 0; c < columns.size(); ++c) {
+        const Column& column = table.require_column(columns[c]);
+        std::string n = std::to_string(c), name = quote_ident(column.name);
+        std::string guard = guard_of(c, "t", "v");
+        guards += (c ? " OR " : "") + guard;
+        sets += std::string(c ? ", " : "") + name + " = CASE WHEN " + guard +
+                " THEN v.val" + n + "::" + column.cast_type + " ELSE t." + name + " END";
+        returned += ", " + guard_of(c, "o", "v") + " AS w" + n +
+                    (shared_meta[c] ? "" : ", v.m" + n) + ", o." + name + "::text AS old" + n +
+                    ", t." + name + "::text AS new" + n;
+      }
+      std::string snapshot =
+          by_place ? "ONLY " + table.qualified_name + " o ON o.ctid = v.place AND " +
+                         snapshot_keys.join_v
+                   : table.qualified_name + " o ON " + snapshot_keys.join_v +
+                         key_range_bound(table, key_columns, "o");
+      sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
+            ")), upd AS (UPDATE " + table.qualified_name + " t SET " + sets + " FROM v JOIN " +
+            snapshot +
+            " WHERE t.tableoid = o.tableoid AND t.ctid = o.ctid AND t.xmin = o.xmin AND (" +
+            guards +
+            ") RETURNING ARRAY[" + snapshot_keys.returning_keys + "] AS row_key" +
+            returned + ")";
+    }
+    bool all_shared_meta = std::all_of(shared_meta.begin(), shared_meta.end(),
+                                       [](const std::optional<int>& m) { return m.has_value(); });
+    if (!all_shared_meta) {
+      Params meta_ids, confidences, reasons;
+      for (std::size_t m = 0; m < metas.size(); ++m) {
+        meta_ids.push_back(std::to_string(m));
+        confidences.push_back(std::string(confidence_name(metas[m].first)));
+        reasons.push_back(metas[m].second.empty() ? Param{} : Param{metas[m].second});
+      }
+      sql += ", meta AS (SELECT * FROM unnest(" + add(array_literal(meta_ids)) + "::int[], " +
+             add(array_literal(confidences)) + "::text[], " + add(array_literal(reasons)) +
+             "::text[]) AS meta(id, confidence, reason))";
+    }
+    std::string run = add(m_run_id), batch = add(std::to_string(m_batch)),
+                table_name = add(table.display_name), qualified_table = add(table.qualified_name),
+                table_oid = add(table.oid),
+                keys = add(array_literal(Params(key_columns.begin(), key_columns.end())));
+    std::string counts;
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      std::string n = std::to_string(c);
+      long long seq_base = m_sequence + 1;
+      m_sequence += static_cast<long long>(metas.size());
+      sql += ", led" + n + " AS (INSERT INTO " + m_ledger.table("changes") +
+             " (run_id, seq, batch, op, table_name, qualified_table, table_oid, column_name, "
+             "key_columns, keys, old_values, new_values, row_values, confidence, reason) SELECT " +
+             run + "::uuid, ";
+      std::string columns_and_aggregates =
+          batch + "::int, 'update', " + table_name + ", " + qualified_table + ", " + table_oid +
+          "::oid, " + add(columns[c]) + ", " + keys +
+          "::text[], to_jsonb(array_agg(u.row_key)), array_agg(u.old" + n + "), array_agg(u.new" +
+          n + "), NULL::jsonb, ";
+      if (const std::optional<int>& meta = shared_meta[c]) {
+        const auto& [confidence, reason] = metas[static_cast<std::size_t>(*meta)];
+        sql += add(std::to_string(seq_base + *meta)) + "::bigint, " + columns_and_aggregates +
+               add(std::string(confidence_name(confidence))) + ", " +
+               add(reason.empty() ? Param{} : Param{reason}) + " FROM upd u WHERE u.w" + n +
+               " HAVING count(*) > 0)";
+      } else {
+        sql += add(std::to_string(seq_base)) + "::bigint + u.m" + n + ", " +
+               columns_and_aggregates + "min(meta.confidence), min(meta.reason) FROM upd u " +
+               "JOIN meta ON meta.id = u.m" + n + " WHERE u.w" + n + " GROUP BY u.m" + n + ")";
+      }
+      counts += std::string(c ? ", " : "") + "count(*) FILTER (WHERE w" + n + ")";
+    }
+    sql += " SELECT " + counts + " FROM upd";
+    return built;
+  }
+
+ private:
+  const Ledger& m_ledger;
+  const std::string& m_run_id;
+  int m_batch;
+  long long& m_sequence;
+};
+
 class Sender {
  public:
   Sender(Database& database, Ledger& ledger, const std::string& run_id, int batch,
@@ -223,264 +503,23 @@ class Sender {
     return m_database.exec_prepared(sql, params)[0][0].as<long long>();
   }
 
-  // The rows are locked FOR NO KEY UPDATE, as the UPDATE itself would lock them:
-  // FOR UPDATE would also block the application's inserts of rows that reference
-  // them by a foreign key.
-  //
-  // patch_if_empty cells of one table, every column of a row in one UPDATE: each
-  // row is locked once and gets one new version, however many of its cells are
-  // filled. Per column the ledger gets one row per (confidence, reason). `changed`
-  // receives, per column of `columns`, how many cells changed, `duplicates` how
-  // many writes named a cell an earlier write of the batch had named.
-  //
-  // Unless `lock_first`, the rows are not locked beforehand: the UPDATE joins each
-  // row to its copy in the statement's snapshot (found by the ctid the batch's scan
-  // saw, or by key) by ctid, which gives the old values, and a row another session changed since is left out, never written
-  // from stale values: its newer version, which the UPDATE rechecks its conditions
-  // on, has another xmin. (Not another ctid alone: a TID scan's recheck does not
-  // compare the ctid again.) The caller tries the cells left out again with
-  // `lock_first`.
+  // Builds (RowUpdateBuilder::build) and sends the statement; `changed` receives,
+  // per column of `columns`, how many cells changed, `duplicates` how many writes
+  // named a cell an earlier write of the batch had named.
   void send_row_updates(const std::vector<const QueuedWrite*>& items,
                         const std::vector<std::string>& columns, std::vector<long long>& changed,
                         std::vector<long long>& duplicates, bool lock_first) {
-    duplicates.assign(columns.size(), 0);
-    const QueuedWrite& first = *items.front();
-    const TableInfo& table = *first.table;
-    const auto& key_columns = *first.key_columns;
-    // Rows in first-seen order; per row and column the write (one per cell: the
-    // caller has kept the first).
-    std::unordered_map<const Params*, std::size_t, PointeeHash, PointeeEqual> row_of;
-    std::vector<const Params*> row_keys;
-    std::vector<std::vector<const QueuedWrite*>> cells;
-    std::vector<std::vector<int>> cell_meta;  // per row and column, the cell's ledger group
-    std::map<std::string, std::size_t> slot_of;
-    for (std::size_t c = 0; c < columns.size(); ++c) slot_of[columns[c]] = c;
-    // Ledger groups: (confidence, reason), numbered.
-    std::map<std::pair<int, std::string>, int> meta_of;
-    std::vector<std::pair<Confidence, std::string>> metas;
-    const QueuedWrite* previous = nullptr;
-    std::size_t previous_row = 0;
-    int previous_meta = 0;
-    row_of.reserve(items.size());
-    for (const auto* item : items) {
-      // A recipe's writes to one row come one after another: no lookups for them.
-      std::size_t row = 0;
-      if (previous && previous->own_row && item->own_row && previous->row_index == item->row_index) {
-        row = previous_row;
-      } else {
-        auto [it, added] = row_of.emplace(&item->key, row_keys.size());
-        if (added) {
-          row_keys.push_back(&item->key);
-          cells.emplace_back(columns.size(), nullptr);
-          cell_meta.emplace_back(columns.size(), 0);
-        }
-        row = it->second;
-      }
-      int meta = previous_meta;
-      if (!previous || previous->confidence != item->confidence || *previous->reason != *item->reason) {
-        auto [it, added] = meta_of.emplace(
-            std::make_pair(static_cast<int>(item->confidence), *item->reason),
-            static_cast<int>(metas.size()));
-        if (added) metas.emplace_back(item->confidence, *item->reason);
-        meta = it->second;
-      }
-      previous = item;
-      previous_row = row;
-      previous_meta = meta;
-      std::size_t slot = columns.size() == 1 ? 0 : slot_of.at(item->column);
-      const QueuedWrite*& cell = cells[row][slot];
-      if (cell) {  // the same cell twice in one batch: the first call wins
-        ++duplicates[slot];
-        continue;
-      }
-      cell = item;
-      cell_meta[row][slot] = meta;
-    }
-    Params params;
-    auto add = [&](Param value) {
-      params.push_back(std::move(value));
-      return "$" + std::to_string(params.size());
-    };
-    std::string unnest_args, v_names;
-    auto add_array = [&](const Params& values, const std::string& type, const std::string& name) {
-      unnest_args += (unnest_args.empty() ? "" : ", ") + add(array_literal(values)) + "::" + type;
-      v_names += (v_names.empty() ? "" : ", ") + name;
-    };
-    for (std::size_t k = 0; k < key_columns.size(); ++k) {
-      Params values;
-      for (const auto* key : row_keys) values.push_back((*key)[k]);
-      add_array(values, "text[]", "k" + std::to_string(k));
-    }
-    // Per column, what its cells share: one emptiness rule (the guard need not
-    // read it per row) and one (confidence, reason) (its ledger row needs no join
-    // to the batch's list of them). The bench's recipe, and most, share both.
-    std::vector<std::optional<EmptyRule>> shared_rule(columns.size());
-    std::vector<std::optional<int>> shared_meta(columns.size());
-    for (std::size_t c = 0; c < columns.size(); ++c) {
-      bool first_cell = true, one_rule = true, one_meta = true;
-      EmptyRule rule = EmptyRule::blank;
-      int meta = 0;
-      for (std::size_t r = 0; r < cells.size(); ++r) {
-        const QueuedWrite* cell = cells[r][c];
-        if (!cell) continue;
-        int id = cell_meta[r][c];
-        if (first_cell) {
-          rule = cell->empty;
-          meta = id;
-          first_cell = false;
-        }
-        one_rule = one_rule && cell->empty == rule;
-        one_meta = one_meta && id == meta;
-      }
-      if (one_rule) shared_rule[c] = rule;
-      if (one_meta) shared_meta[c] = meta;
-    }
-    for (std::size_t c = 0; c < columns.size(); ++c) {
-      Params values, meta, null_only;
-      for (std::size_t r = 0; r < cells.size(); ++r) {
-        const QueuedWrite* cell = cells[r][c];
-        values.push_back(cell ? cell->value : Param{});
-        if (!shared_meta[c]) meta.push_back(cell ? Param{std::to_string(cell_meta[r][c])} : Param{});
-        if (!shared_rule[c])
-          null_only.push_back(cell && cell->empty == EmptyRule::null_only ? "t" : "f");
-      }
-      std::string n = std::to_string(c);
-      add_array(values, "text[]", "val" + n);
-      if (!shared_meta[c]) add_array(meta, "int[]", "m" + n);
-      if (!shared_rule[c]) add_array(null_only, "bool[]", "n" + n);
-    }
-    // Rows the batch scanned from the table itself are found by their place (ctid)
-    // instead of through the key's index. The key must still match: the place may
-    // hold another row by now.
-    bool by_place = !lock_first && table.relkind == 'r';
-    if (by_place) {
-      Params places;
-      for (const auto& row : cells) {
-        const QueuedWrite* cell = *std::find_if(row.begin(), row.end(),
-                                                [](const QueuedWrite* w) { return w != nullptr; });
-        by_place = cell->row && !cell->row->place.empty() && cell->row->table_oid == table.oid &&
-                   std::all_of(row.begin(), row.end(),
-                               [](const QueuedWrite* w) { return !w || w->own_row; });
-        if (!by_place) break;
-        places.push_back(cell->row->place);
-      }
-      if (by_place) add_array(places, "tid[]", "place");
-    }
-    // Cell c's guard, over the row `alias`, reading the batch's values from `source`.
-    auto guard_of = [&](std::size_t c, const std::string& alias, const std::string& source) {
-      const Column& column = table.require_column(columns[c]);
-      std::string n = std::to_string(c), target = alias + "." + quote_ident(column.name);
-      // A queued patch never writes NULL: a value marks the row's cell as queued.
-      std::string present = "(" + source + ".val" + n + " IS NOT NULL AND ";
-      const std::optional<EmptyRule>& rule = shared_rule[c];
-      if (rule && (*rule == EmptyRule::null_only || !column.is_text))
-        // Only NULL is empty, and the value is not NULL.
-        return present + target + " IS NULL)";
-      std::string empty =
-          rule ? empty_condition(column, target, *rule)
-               : "(" + empty_condition(column, target, EmptyRule::null_only) + " OR (NOT " +
-                     source + ".n" + n + " AND " +
-                     empty_condition(column, target, EmptyRule::blank) + "))";
-      return present + empty + " AND " + distinct_value(column, target, source + ".val" + n) + ")";
-    };
-    std::string sql;
-    if (lock_first) {
-      KeySql keys_sql(table, key_columns);
-      std::string selected, guards, sets, returned;
-      for (std::size_t c = 0; c < columns.size(); ++c) {
-        const Column& column = table.require_column(columns[c]);
-        std::string n = std::to_string(c), target = "t." + quote_ident(column.name);
-        std::string guard = guard_of(c, "t", "v");
-        guards += (c ? " OR " : "") + guard;
-        selected += guard + " AS w" + n + ", " + target + "::text AS old" + n + ", v.val" + n +
-                    (shared_meta[c] ? "" : ", v.m" + n) + ", ";
-        sets += std::string(c ? ", " : "") + quote_ident(column.name) + " = CASE WHEN cur.w" + n +
-                " THEN cur.val" + n + "::" + column.cast_type + " ELSE " + target + " END";
-        returned += ", cur.w" + n + (shared_meta[c] ? "" : ", cur.m" + n) + ", cur.old" + n +
-                    ", " + target + "::text AS new" + n;
-      }
-      sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
-            ")), cur AS (SELECT " + keys_sql.select_keys + selected + "true AS locked FROM " +
-            table.qualified_name + " t JOIN v ON " + keys_sql.join_v +
-            key_range_bound(table, key_columns) + " WHERE " + guards +
-            " FOR NO KEY UPDATE OF t), upd AS (UPDATE " + table.qualified_name + " t SET " +
-            sets + " FROM cur WHERE " + keys_sql.join_cur + " RETURNING ARRAY[" +
-            keys_sql.returning_keys + "] AS row_key" + returned + ")";
-    } else {
-      KeySql snapshot_keys(table, key_columns, "o");
-      std::string guards, sets, returned;
-      for (std::size_t c = 0; c < columns.size(); ++c) {
-        const Column& column = table.require_column(columns[c]);
-        std::string n = std::to_string(c), name = quote_ident(column.name);
-        std::string guard = guard_of(c, "t", "v");
-        guards += (c ? " OR " : "") + guard;
-        sets += std::string(c ? ", " : "") + name + " = CASE WHEN " + guard +
-                " THEN v.val" + n + "::" + column.cast_type + " ELSE t." + name + " END";
-        returned += ", " + guard_of(c, "o", "v") + " AS w" + n +
-                    (shared_meta[c] ? "" : ", v.m" + n) + ", o." + name + "::text AS old" + n +
-                    ", t." + name + "::text AS new" + n;
-      }
-      std::string snapshot =
-          by_place ? "ONLY " + table.qualified_name + " o ON o.ctid = v.place AND " +
-                         snapshot_keys.join_v
-                   : table.qualified_name + " o ON " + snapshot_keys.join_v +
-                         key_range_bound(table, key_columns, "o");
-      sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
-            ")), upd AS (UPDATE " + table.qualified_name + " t SET " + sets + " FROM v JOIN " +
-            snapshot +
-            " WHERE t.tableoid = o.tableoid AND t.ctid = o.ctid AND t.xmin = o.xmin AND (" +
-            guards +
-            ") RETURNING ARRAY[" + snapshot_keys.returning_keys + "] AS row_key" +
-            returned + ")";
-    }
-    bool all_shared_meta = std::all_of(shared_meta.begin(), shared_meta.end(),
-                                       [](const std::optional<int>& m) { return m.has_value(); });
-    if (!all_shared_meta) {
-      Params meta_ids, confidences, reasons;
-      for (std::size_t m = 0; m < metas.size(); ++m) {
-        meta_ids.push_back(std::to_string(m));
-        confidences.push_back(std::string(confidence_name(metas[m].first)));
-        reasons.push_back(metas[m].second.empty() ? Param{} : Param{metas[m].second});
-      }
-      sql += ", meta AS (SELECT * FROM unnest(" + add(array_literal(meta_ids)) + "::int[], " +
-             add(array_literal(confidences)) + "::text[], " + add(array_literal(reasons)) +
-             "::text[]) AS meta(id, confidence, reason))";
-    }
-    std::string run = add(m_run_id), batch = add(std::to_string(m_batch)),
-                table_name = add(table.display_name), qualified_table = add(table.qualified_name),
-                table_oid = add(table.oid),
-                keys = add(array_literal(Params(key_columns.begin(), key_columns.end())));
-    std::string counts;
-    for (std::size_t c = 0; c < columns.size(); ++c) {
-      std::string n = std::to_string(c);
-      long long seq_base = m_sequence + 1;
-      m_sequence += static_cast<long long>(metas.size());
-      sql += ", led" + n + " AS (INSERT INTO " + m_ledger.table("changes") +
-             " (run_id, seq, batch, op, table_name, qualified_table, table_oid, column_name, "
-             "key_columns, keys, old_values, new_values, row_values, confidence, reason) SELECT " +
-             run + "::uuid, ";
-      std::string columns_and_aggregates =
-          batch + "::int, 'update', " + table_name + ", " + qualified_table + ", " + table_oid +
-          "::oid, " + add(columns[c]) + ", " + keys +
-          "::text[], to_jsonb(array_agg(u.row_key)), array_agg(u.old" + n + "), array_agg(u.new" +
-          n + "), NULL::jsonb, ";
-      if (const std::optional<int>& meta = shared_meta[c]) {
-        const auto& [confidence, reason] = metas[static_cast<std::size_t>(*meta)];
-        sql += add(std::to_string(seq_base + *meta)) + "::bigint, " + columns_and_aggregates +
-               add(std::string(confidence_name(confidence))) + ", " +
-               add(reason.empty() ? Param{} : Param{reason}) + " FROM upd u WHERE u.w" + n +
-               " HAVING count(*) > 0)";
-      } else {
-        sql += add(std::to_string(seq_base)) + "::bigint + u.m" + n + ", " +
-               columns_and_aggregates + "min(meta.confidence), min(meta.reason) FROM upd u " +
-               "JOIN meta ON meta.id = u.m" + n + " WHERE u.w" + n + " GROUP BY u.m" + n + ")";
-      }
-      counts += std::string(c ? ", " : "") + "count(*) FILTER (WHERE w" + n + ")";
-    }
-    sql += " SELECT " + counts + " FROM upd";
-    auto row = m_database.exec_prepared(sql, params)[0];
-    changed.assign(columns.size(), 0);
-    for (std::size_t c = 0; c < columns.size(); ++c)
+    send_built(RowUpdateBuilder(m_ledger, m_run_id, m_batch, m_sequence)
+                   .build(items, columns, lock_first),
+               changed, duplicates);
+  }
+
+  void send_built(const RowUpdates& built, std::vector<long long>& changed,
+                  std::vector<long long>& duplicates) {
+    duplicates = built.duplicates;
+    auto row = m_database.exec_prepared(built.sql, built.params)[0];
+    changed.assign(duplicates.size(), 0);
+    for (std::size_t c = 0; c < changed.size(); ++c)
       changed[c] = row[static_cast<int>(c)].as<long long>();
   }
 
@@ -592,10 +631,75 @@ void send_group(Database& database, const std::vector<const QueuedWrite*>& group
   }
 }
 
+// The columns a group of fills writes, in first-seen order, and how many writes
+// each has.
+struct FillColumns {
+  FillColumns() = default;
+  explicit FillColumns(const std::vector<const QueuedWrite*>& items) {
+    for (const auto* item : items)
+      if (!queued[item->column]++) columns.push_back(item->column);
+  }
+  std::vector<std::string> columns;
+  std::map<std::string, long long> queued;
+};
+
+// Fills of one table's empty cells: one statement for them all (`built` ahead,
+// or built now), then the cells it left out, changed meanwhile, with the rows
+// locked first.
+void send_fills(Sender& sender, const std::vector<const QueuedWrite*>& items,
+                const FillColumns& fill, FlushResult& result, const RowUpdates* built) {
+  const auto& columns = fill.columns;
+  std::vector<long long> changed, duplicates;
+  if (built)
+    sender.send_built(*built, changed, duplicates);
+  else
+    sender.send_row_updates(items, columns, changed, duplicates, false);
+  long long cells = 0, written = 0;
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    cells += fill.queued.at(columns[c]) - duplicates[c];
+    written += changed[c];
+  }
+  if (written < cells) {  // left out, changed meanwhile: with the rows locked first
+    std::vector<long long> again;
+    sender.send_row_updates(items, columns, again, duplicates, true);
+    for (std::size_t c = 0; c < columns.size(); ++c) changed[c] += again[c];
+  }
+  const std::string& table_name = items.front()->table->display_name;
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    long long refused = fill.queued.at(columns[c]) - changed[c];
+    result.patched += changed[c];
+    result.protected_fields += refused;
+    result.protected_by_column[{table_name, columns[c]}] += refused;
+  }
+}
+
+}  // namespace
+
+// The first statement of a flush of fills alone, built ahead on the thread that
+// queued them (WriteQueue::prepare).
+struct PreparedFlush {
+  std::string run_id;
+  int batch = 0;
+  long long sequence = 0;        // the flush's sequence it was built from
+  long long sequence_after = 0;  // and the sequence after it
+  std::vector<const QueuedWrite*> items;
+  FillColumns fill;
+  RowUpdates statement;
+};
+
+namespace {
+
+// `prepared`, when given, was built for exactly `writes`, `batch` and `sequence`.
 FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id, int batch,
-                  long long& sequence, const std::vector<QueuedWrite>& writes, bool probe) {
+                  long long& sequence, const std::vector<QueuedWrite>& writes, bool probe,
+                  const PreparedFlush* prepared = nullptr) {
   Sender sender(database, ledger, run_id, batch, sequence);
   FlushResult result;
+  if (prepared) {
+    sequence = prepared->sequence_after;
+    send_fills(sender, prepared->items, prepared->fill, result, &prepared->statement);
+    return result;
+  }
   std::vector<const QueuedWrite*> inserts, updates;
   for (const auto& w : writes) (is_insert(w) ? inserts : updates).push_back(&w);
 
@@ -647,30 +751,9 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
   for (const auto* item : updates)
     (item->kind == WriteKind::patch_if ? compare_and_set : fills_of_empty).push_back(item);
   for (const auto& group : group_by_table(fills_of_empty)) {
-    const std::string& table_name = group.front()->table->display_name;
     send_group(database, group, probe, [&](const std::vector<const QueuedWrite*>& items) {
-      std::vector<std::string> columns;
-      std::map<std::string, long long> queued;
-      for (const auto* item : items)
-        if (!queued[item->column]++) columns.push_back(item->column);
-      std::vector<long long> changed, duplicates;
-      sender.send_row_updates(items, columns, changed, duplicates, false);
-      long long cells = 0, written = 0;
-      for (std::size_t c = 0; c < columns.size(); ++c) {
-        cells += queued[columns[c]] - duplicates[c];
-        written += changed[c];
-      }
-      if (written < cells) {  // left out, changed meanwhile: with the rows locked first
-        std::vector<long long> again;
-        sender.send_row_updates(items, columns, again, duplicates, true);
-        for (std::size_t c = 0; c < columns.size(); ++c) changed[c] += again[c];
-      }
-      for (std::size_t c = 0; c < columns.size(); ++c) {
-        long long refused = queued[columns[c]] - changed[c];
-        result.patched += changed[c];
-        result.protected_fields += refused;
-        result.protected_by_column[{table_name, columns[c]}] += refused;
-      }
+      FillColumns fill(items);
+      send_fills(sender, items, fill, result, nullptr);
     });
   }
 
@@ -722,7 +805,51 @@ std::string QueuedWrite::call_site() const {
   return source + ":" + std::to_string(call_line) + ":";
 }
 
+WriteQueue::WriteQueue() = default;
+WriteQueue::~WriteQueue() = default;
+WriteQueue::WriteQueue(WriteQueue&&) noexcept = default;
+WriteQueue& WriteQueue::operator=(WriteQueue&&) noexcept = default;
+
+void WriteQueue::prepare(const Ledger& ledger, const std::string& run_id, int batch,
+                         long long sequence) {
+  m_prepared.reset();
+  if (m_writes.empty() || !m_only_own_row_patches) return;
+  const QueuedWrite& first = m_writes.front();
+  for (const auto& w : m_writes)
+    if (w.kind != WriteKind::patch_if_empty || w.table != first.table ||
+        (w.key_columns != first.key_columns && *w.key_columns != *first.key_columns))
+      return;
+  auto prepared = std::make_unique<PreparedFlush>();
+  prepared->run_id = run_id;
+  prepared->batch = batch;
+  prepared->sequence = prepared->sequence_after = sequence;
+  prepared->items.reserve(m_writes.size());
+  for (const auto& w : m_writes) prepared->items.push_back(&w);
+  prepared->fill = FillColumns(prepared->items);
+  prepared->statement = RowUpdateBuilder(ledger, run_id, batch, prepared->sequence_after)
+                            .build(prepared->items, prepared->fill.columns, false);
+  m_prepared = std::move(prepared);
+}
+
+void WriteQueue::discard_prepared() { m_prepared.reset(); }
+
+void WriteQueue::clear() {
+  m_writes.clear();
+  m_sent.clear();
+  m_reasons.clear();
+  m_only_own_row_patches = true;
+  m_prepared.reset();
+}
+
+void WriteQueue::retire_sent() {
+  m_sent.swap(m_writes);
+  m_writes.clear();
+  m_only_own_row_patches = true;
+  m_prepared.reset();
+}
+
 void WriteQueue::drop_row(std::size_t row_index) {
+  m_prepared.reset();
   m_writes.erase(std::remove_if(m_writes.begin(), m_writes.end(),
                                 [&](const QueuedWrite& w) { return w.row_index == row_index; }),
                  m_writes.end());
@@ -731,10 +858,15 @@ void WriteQueue::drop_row(std::size_t row_index) {
 FlushResult WriteQueue::flush(Database& database, Ledger& ledger, const std::string& run_id,
                               int batch, long long& sequence, std::vector<FailedRow>* failed,
                               FlushIsolation isolation) {
+  const PreparedFlush* prepared = m_prepared && m_prepared->run_id == run_id &&
+                                          m_prepared->batch == batch &&
+                                          m_prepared->sequence == sequence
+                                      ? m_prepared.get()
+                                      : nullptr;
   if (isolation == FlushIsolation::none && !m_writes.empty()) {
     try {
-      auto result = apply(database, ledger, run_id, batch, sequence, m_writes, false);
-      clear();
+      auto result = apply(database, ledger, run_id, batch, sequence, m_writes, false, prepared);
+      retire_sent();
       return result;
     } catch (const DatabaseError& error) {
       if (!error.is_bad_value()) throw;
@@ -766,9 +898,9 @@ FlushResult WriteQueue::flush(Database& database, Ledger& ledger, const std::str
     if (m_writes.empty()) return {};
     database.savepoint(k_flush_savepoint);
     try {
-      auto result = apply(database, ledger, run_id, batch, sequence, m_writes, false);
+      auto result = apply(database, ledger, run_id, batch, sequence, m_writes, false, prepared);
       database.release(k_flush_savepoint);
-      clear();
+      retire_sent();
       return result;
     } catch (const DatabaseError& error) {
       database.rollback_to(k_flush_savepoint);
@@ -788,6 +920,7 @@ FlushResult WriteQueue::flush(Database& database, Ledger& ledger, const std::str
       if (!failed) throw RecipeError(text);
       failed->push_back({culprit->row->key(), text});
       drop_row(culprit->row_index);
+      prepared = nullptr;
     }
   }
 }
