@@ -304,11 +304,14 @@ std::optional<nlohmann::json> BatchWorker::modules_to_record() const {
 void BatchWorker::checkpoint_and_commit(Chunk& updated, const Params& last, bool done,
                                         const WorkerBatch& progress,
                                         const std::optional<nlohmann::json>& modules,
-                                        bool& committed) {
+                                        bool& committed, bool then_begin) {
   m_leases->record_batch(updated, last, done, progress);
   if (modules) record_modules(*modules);
   crash_point("batch_checkpointed");
-  m_session->database().commit();
+  if (then_begin)
+    m_session->database().commit_and_begin();
+  else
+    m_session->database().commit();
   committed = true;
   crash_point("batch_committed");
   if (m_session->audit_file()) m_session->audit_file()->publish();
@@ -465,11 +468,10 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
         updated.stats += added.stats;
         for (const auto& [where, n] : added.protected_by_column)
           if (n) updated.protected_by_column[where] += n;
-        checkpoint_and_commit(updated, current.last, done, progress, modules, committed);
-        if (read_aside || next) {  // `next` is this thread's to read only when not aside
-          database.begin();
-          next_renewal = m_leases->renew(next_chunk ? *next_chunk : chunk);
-        }
+        // `next` is this thread's to read only when not aside.
+        bool goes_on = read_aside || next;
+        checkpoint_and_commit(updated, current.last, done, progress, modules, committed, goes_on);
+        if (goes_on) next_renewal = m_leases->renew(next_chunk ? *next_chunk : chunk);
         database.give_back(false);
       } catch (...) {
         database.give_back(true);

@@ -88,10 +88,12 @@ class BatchWorker {
   std::optional<nlohmann::json> modules_to_record() const;
   // The end of a batch's transaction: the chunk's progress (and modules loaded
   // late) recorded, the commit (`committed` is set at once), the audit events
-  // published.
+  // published. With `then_begin` the next transaction is opened in the commit's
+  // round trip.
   void checkpoint_and_commit(Chunk& updated, const Params& last, bool done,
                              const WorkerBatch& progress,
-                             const std::optional<nlohmann::json>& modules, bool& committed);
+                             const std::optional<nlohmann::json>& modules, bool& committed,
+                             bool then_begin = false);
   void recover(Failure failure, int tries);
   long long next_batch_size(long long size, long long rows, std::chrono::milliseconds took) const;
   std::string range_text() const;

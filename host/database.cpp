@@ -222,6 +222,12 @@ void Database::commit() {
   exec("COMMIT");
 }
 
+void Database::commit_and_begin() {
+  m_in_transaction = false;
+  exec("COMMIT; BEGIN");
+  m_in_transaction = true;
+}
+
 void Database::rollback() {
   m_in_transaction = false;
   exec("ROLLBACK");

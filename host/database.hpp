@@ -42,6 +42,8 @@ class Database {
 
   void begin();
   void commit();
+  // COMMIT and the next BEGIN in one round trip. A COMMIT that fails runs no BEGIN.
+  void commit_and_begin();
   void rollback();
   // Waits, like every call, while another thread has the connection (lend()).
   bool in_transaction() {

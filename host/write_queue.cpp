@@ -127,9 +127,9 @@ class RowUpdateBuilder {
   // row to its copy in the statement's snapshot (found by the ctid the batch's scan
   // saw, or by key) by ctid, which gives the old values, and a row another session
   // changed since is left out, never written from stale values: its newer version,
-  // which the UPDATE rechecks its conditions on, has another xmin. (Not another ctid alone: a TID scan's recheck does not
-  // compare the ctid again.) The caller tries the cells left out again with
-  // `lock_first`.
+  // which the UPDATE rechecks its conditions on, has another xmin. (Not another
+  // ctid alone: a TID scan's recheck does not compare the ctid again.) The caller
+  // tries the cells left out again with `lock_first`.
   RowUpdates build(const std::vector<const QueuedWrite*>& items,
                    const std::vector<std::string>& columns, bool lock_first) {
     RowUpdates built;
@@ -168,7 +168,8 @@ class RowUpdateBuilder {
         row = it->second;
       }
       int meta = previous_meta;
-      if (!previous || previous->confidence != item->confidence || *previous->reason != *item->reason) {
+      if (!previous || previous->confidence != item->confidence ||
+          *previous->reason != *item->reason) {
         auto [it, added] = meta_of.emplace(
             std::make_pair(static_cast<int>(item->confidence), *item->reason),
             static_cast<int>(metas.size()));
@@ -585,7 +586,9 @@ std::vector<std::vector<const QueuedWrite*>> group_by_table(
   std::vector<std::vector<const QueuedWrite*>> groups;
   for (const auto* item : items) {
     auto same = [&](const std::vector<const QueuedWrite*>& group) {
-      return group.front()->table == item->table && *group.front()->key_columns == *item->key_columns;
+      const QueuedWrite& first = *group.front();
+      return first.table == item->table && (first.key_columns == item->key_columns ||
+                                            *first.key_columns == *item->key_columns);
     };
     auto it = std::find_if(groups.begin(), groups.end(), same);
     if (it == groups.end())
