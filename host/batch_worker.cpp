@@ -441,7 +441,6 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     std::size_t modules_now = session.modules().size();
     long long sequence = renewal.batch_number * k_sequences_per_batch;
     int batch = static_cast<int>(renewal.batch_number % INT_MAX);
-    output.writes.prepare(session.ledger(), session.context().run_id, batch, sequence);
 
     RecipeSession::Counters added;
     bool committed = false;

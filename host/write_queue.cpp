@@ -106,8 +106,7 @@ struct RowUpdates {
   std::vector<long long> duplicates;  // per column: writes naming a cell named before
 };
 
-// Builds statements of fills of empty cells. It needs no connection: the statement
-// can be built on the thread that queued the writes while another one sends.
+// Builds the statements of fills of empty cells that Sender::send_row_updates sends.
 class RowUpdateBuilder {
  public:
   RowUpdateBuilder(const Ledger& ledger, const std::string& run_id, int batch,
@@ -504,19 +503,14 @@ class Sender {
     return m_database.exec_prepared(sql, params)[0][0].as<long long>();
   }
 
-  // Builds (RowUpdateBuilder::build) and sends the statement; `changed` receives,
+  // Builds (RowUpdateBuilder::build) and sends the statement. `changed` receives,
   // per column of `columns`, how many cells changed, `duplicates` how many writes
   // named a cell an earlier write of the batch had named.
   void send_row_updates(const std::vector<const QueuedWrite*>& items,
                         const std::vector<std::string>& columns, std::vector<long long>& changed,
                         std::vector<long long>& duplicates, bool lock_first) {
-    send_built(RowUpdateBuilder(m_ledger, m_run_id, m_batch, m_sequence)
-                   .build(items, columns, lock_first),
-               changed, duplicates);
-  }
-
-  void send_built(const RowUpdates& built, std::vector<long long>& changed,
-                  std::vector<long long>& duplicates) {
+    RowUpdates built =
+        RowUpdateBuilder(m_ledger, m_run_id, m_batch, m_sequence).build(items, columns, lock_first);
     duplicates = built.duplicates;
     auto row = m_database.exec_prepared(built.sql, built.params)[0];
     changed.assign(duplicates.size(), 0);
@@ -637,7 +631,6 @@ void send_group(Database& database, const std::vector<const QueuedWrite*>& group
 // The columns a group of fills writes, in first-seen order, and how many writes
 // each has.
 struct FillColumns {
-  FillColumns() = default;
   explicit FillColumns(const std::vector<const QueuedWrite*>& items) {
     for (const auto* item : items)
       if (!queued[item->column]++) columns.push_back(item->column);
@@ -646,17 +639,13 @@ struct FillColumns {
   std::map<std::string, long long> queued;
 };
 
-// Fills of one table's empty cells: one statement for them all (`built` ahead,
-// or built now), then the cells it left out, changed meanwhile, with the rows
-// locked first.
+// Fills of one table's empty cells: one statement for them all, then the cells it
+// left out, changed meanwhile, with the rows locked first.
 void send_fills(Sender& sender, const std::vector<const QueuedWrite*>& items,
-                const FillColumns& fill, FlushResult& result, const RowUpdates* built) {
+                const FillColumns& fill, FlushResult& result) {
   const auto& columns = fill.columns;
   std::vector<long long> changed, duplicates;
-  if (built)
-    sender.send_built(*built, changed, duplicates);
-  else
-    sender.send_row_updates(items, columns, changed, duplicates, false);
+  sender.send_row_updates(items, columns, changed, duplicates, false);
   long long cells = 0, written = 0;
   for (std::size_t c = 0; c < columns.size(); ++c) {
     cells += fill.queued.at(columns[c]) - duplicates[c];
@@ -676,33 +665,10 @@ void send_fills(Sender& sender, const std::vector<const QueuedWrite*>& items,
   }
 }
 
-}  // namespace
-
-// The first statement of a flush of fills alone, built ahead on the thread that
-// queued them (WriteQueue::prepare).
-struct PreparedFlush {
-  std::string run_id;
-  int batch = 0;
-  long long sequence = 0;        // the flush's sequence it was built from
-  long long sequence_after = 0;  // and the sequence after it
-  std::vector<const QueuedWrite*> items;
-  FillColumns fill;
-  RowUpdates statement;
-};
-
-namespace {
-
-// `prepared`, when given, was built for exactly `writes`, `batch` and `sequence`.
 FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id, int batch,
-                  long long& sequence, const std::vector<QueuedWrite>& writes, bool probe,
-                  const PreparedFlush* prepared = nullptr) {
+                  long long& sequence, const std::vector<QueuedWrite>& writes, bool probe) {
   Sender sender(database, ledger, run_id, batch, sequence);
   FlushResult result;
-  if (prepared) {
-    sequence = prepared->sequence_after;
-    send_fills(sender, prepared->items, prepared->fill, result, &prepared->statement);
-    return result;
-  }
   std::vector<const QueuedWrite*> inserts, updates;
   for (const auto& w : writes) (is_insert(w) ? inserts : updates).push_back(&w);
 
@@ -755,8 +721,7 @@ FlushResult apply(Database& database, Ledger& ledger, const std::string& run_id,
     (item->kind == WriteKind::patch_if ? compare_and_set : fills_of_empty).push_back(item);
   for (const auto& group : group_by_table(fills_of_empty)) {
     send_group(database, group, probe, [&](const std::vector<const QueuedWrite*>& items) {
-      FillColumns fill(items);
-      send_fills(sender, items, fill, result, nullptr);
+      send_fills(sender, items, FillColumns(items), result);
     });
   }
 
@@ -808,51 +773,20 @@ std::string QueuedWrite::call_site() const {
   return source + ":" + std::to_string(call_line) + ":";
 }
 
-WriteQueue::WriteQueue() = default;
-WriteQueue::~WriteQueue() = default;
-WriteQueue::WriteQueue(WriteQueue&&) noexcept = default;
-WriteQueue& WriteQueue::operator=(WriteQueue&&) noexcept = default;
-
-void WriteQueue::prepare(const Ledger& ledger, const std::string& run_id, int batch,
-                         long long sequence) {
-  m_prepared.reset();
-  if (m_writes.empty() || !m_only_own_row_patches) return;
-  const QueuedWrite& first = m_writes.front();
-  for (const auto& w : m_writes)
-    if (w.kind != WriteKind::patch_if_empty || w.table != first.table ||
-        (w.key_columns != first.key_columns && *w.key_columns != *first.key_columns))
-      return;
-  auto prepared = std::make_unique<PreparedFlush>();
-  prepared->run_id = run_id;
-  prepared->batch = batch;
-  prepared->sequence = prepared->sequence_after = sequence;
-  prepared->items.reserve(m_writes.size());
-  for (const auto& w : m_writes) prepared->items.push_back(&w);
-  prepared->fill = FillColumns(prepared->items);
-  prepared->statement = RowUpdateBuilder(ledger, run_id, batch, prepared->sequence_after)
-                            .build(prepared->items, prepared->fill.columns, false);
-  m_prepared = std::move(prepared);
-}
-
-void WriteQueue::discard_prepared() { m_prepared.reset(); }
-
 void WriteQueue::clear() {
   m_writes.clear();
   m_sent.clear();
   m_reasons.clear();
   m_only_own_row_patches = true;
-  m_prepared.reset();
 }
 
 void WriteQueue::retire_sent() {
   m_sent.swap(m_writes);
   m_writes.clear();
   m_only_own_row_patches = true;
-  m_prepared.reset();
 }
 
 void WriteQueue::drop_row(std::size_t row_index) {
-  m_prepared.reset();
   m_writes.erase(std::remove_if(m_writes.begin(), m_writes.end(),
                                 [&](const QueuedWrite& w) { return w.row_index == row_index; }),
                  m_writes.end());
@@ -861,14 +795,9 @@ void WriteQueue::drop_row(std::size_t row_index) {
 FlushResult WriteQueue::flush(Database& database, Ledger& ledger, const std::string& run_id,
                               int batch, long long& sequence, std::vector<FailedRow>* failed,
                               FlushIsolation isolation) {
-  const PreparedFlush* prepared = m_prepared && m_prepared->run_id == run_id &&
-                                          m_prepared->batch == batch &&
-                                          m_prepared->sequence == sequence
-                                      ? m_prepared.get()
-                                      : nullptr;
   if (isolation == FlushIsolation::none && !m_writes.empty()) {
     try {
-      auto result = apply(database, ledger, run_id, batch, sequence, m_writes, false, prepared);
+      auto result = apply(database, ledger, run_id, batch, sequence, m_writes, false);
       retire_sent();
       return result;
     } catch (const DatabaseError& error) {
@@ -901,7 +830,7 @@ FlushResult WriteQueue::flush(Database& database, Ledger& ledger, const std::str
     if (m_writes.empty()) return {};
     database.savepoint(k_flush_savepoint);
     try {
-      auto result = apply(database, ledger, run_id, batch, sequence, m_writes, false, prepared);
+      auto result = apply(database, ledger, run_id, batch, sequence, m_writes, false);
       database.release(k_flush_savepoint);
       retire_sent();
       return result;
@@ -923,7 +852,6 @@ FlushResult WriteQueue::flush(Database& database, Ledger& ledger, const std::str
       if (!failed) throw RecipeError(text);
       failed->push_back({culprit->row->key(), text});
       drop_row(culprit->row_index);
-      prepared = nullptr;
     }
   }
 }

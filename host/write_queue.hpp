@@ -69,20 +69,15 @@ struct FlushResult {
 // an atomic run uses savepoints for its first batches only.
 enum class FlushIsolation { savepoint, none };
 
-struct PreparedFlush;
-class Ledger;
-
 class WriteQueue {
  public:
   // Not copied: the writes point at the queue's reasons.
-  WriteQueue();
-  ~WriteQueue();
+  WriteQueue() = default;
   WriteQueue(const WriteQueue&) = delete;
   WriteQueue& operator=(const WriteQueue&) = delete;
-  WriteQueue(WriteQueue&&) noexcept;
-  WriteQueue& operator=(WriteQueue&&) noexcept;
+  WriteQueue(WriteQueue&&) = default;
+  WriteQueue& operator=(WriteQueue&&) = default;
   void push(QueuedWrite&& write) {
-    if (m_prepared) discard_prepared();
     m_only_own_row_patches = m_only_own_row_patches && write.own_row &&
                              (write.kind == WriteKind::patch_if_empty ||
                               write.kind == WriteKind::patch_if);
@@ -105,12 +100,6 @@ class WriteQueue {
   }
   void clear();
 
-  // Builds, on the calling thread, the statement a flush of these writes for
-  // (`run_id`, `batch`, `sequence`) sends first, when they are all fills of the
-  // rows that queued them, of one table: the flush, often on another thread, then
-  // only sends it. Anything queued or dropped since discards it.
-  void prepare(const Ledger& ledger, const std::string& run_id, int batch, long long sequence);
-
   // Sends everything queued, with ledger rows, inside the caller's transaction,
   // and empties the queue. A value the database refuses becomes a RecipeError
   // naming the call site, row key, column and value; with `failed` given
@@ -121,7 +110,6 @@ class WriteQueue {
                     long long& sequence, std::vector<FailedRow>* failed, FlushIsolation isolation);
 
  private:
-  void discard_prepared();
   // Keeps the writes a flush sent until the queue is cleared or destroyed: they
   // are freed by the thread that queued them, not by the one that sent them.
   void retire_sent();
@@ -129,7 +117,6 @@ class WriteQueue {
   std::vector<QueuedWrite> m_writes;
   std::vector<QueuedWrite> m_sent;
   std::set<std::string, std::less<>> m_reasons;  // nodes stay put when the queue is swapped
-  std::unique_ptr<PreparedFlush> m_prepared;
   bool m_only_own_row_patches = true;  // of every write pushed since the queue was empty
 };
 
