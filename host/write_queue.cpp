@@ -99,20 +99,152 @@ struct PointeeEqual {
   bool operator()(const Params* a, const Params* b) const { return *a == *b; }
 };
 
-// A batch's statement of fills of empty cells, as built by RowUpdateBuilder.
+// A batch's statement of fills of empty cells, as built by Sender::build_row_updates.
 struct RowUpdates {
   std::string sql;
   Params params;
   std::vector<long long> duplicates;  // per column: writes naming a cell named before
 };
 
-// Builds the statements of fills of empty cells that Sender::send_row_updates sends.
-class RowUpdateBuilder {
+class Sender {
  public:
-  RowUpdateBuilder(const Ledger& ledger, const std::string& run_id, int batch,
-                   long long& sequence)
-      : m_ledger(ledger), m_run_id(run_id), m_batch(batch), m_sequence(sequence) {}
+  Sender(Database& database, Ledger& ledger, const std::string& run_id, int batch,
+         long long& sequence)
+      : m_database(database),
+        m_ledger(ledger),
+        m_run_id(run_id),
+        m_batch(batch),
+        m_sequence(sequence) {}
 
+  // Inserts the rows that are absent; returns the match keys of the rows inserted.
+  std::set<Params> send_inserts(const std::vector<const QueuedWrite*>& items, FlushResult& result) {
+    const QueuedWrite& first = *items.front();
+    const TableInfo& table = *first.table;
+    const auto& columns = first.columns;
+    const auto& match_columns = *first.key_columns;
+    const auto& ledger_columns = table.primary_key.empty() ? match_columns : table.primary_key;
+
+    Params params;
+    std::string unnest_args, v_names, casts;
+    for (size_t c = 0; c < columns.size(); ++c) {
+      Params column_values;
+      for (const auto* item : items) column_values.push_back(item->values[c]);
+      params.push_back(array_literal(column_values));
+      if (c) {
+        unnest_args += ", ";
+        v_names += ", ";
+        casts += ", ";
+      }
+      unnest_args += param_ref(params.size(), "text[]");
+      v_names += "c" + std::to_string(c);
+      casts += "v.c" + std::to_string(c) + "::" + table.require_column(columns[c]).cast_type;
+    }
+    std::string exists_condition;
+    for (const auto& key_column : match_columns) {
+      size_t c = std::find(columns.begin(), columns.end(), key_column) - columns.begin();
+      if (!exists_condition.empty()) exists_condition += " AND ";
+      exists_condition += "e." + quote_ident(key_column) + " = v.c" + std::to_string(c) +
+                          "::" + table.require_column(key_column).cast_type;
+    }
+    auto key_array = [&](const std::vector<std::string>& key_columns) {
+      std::string text = "jsonb_build_array(";
+      for (size_t i = 0; i < key_columns.size(); ++i)
+        text += (i ? ", t." : "t.") + quote_ident(key_columns[i]) + "::text";
+      return text + ")";
+    };
+    std::string sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
+                      ")), ins AS (INSERT INTO " + table.qualified_name + " AS t (" +
+                      column_list(columns) + ") SELECT " + casts +
+                      " FROM v WHERE NOT EXISTS (SELECT 1 FROM " + table.qualified_name +
+                      " e WHERE " + exists_condition + ") ON CONFLICT DO NOTHING RETURNING " +
+                      key_array(ledger_columns) + " AS ledger_key, " + key_array(match_columns) +
+                      " AS match_key, to_jsonb(t) AS row_values)";
+    sql += ledger_insert(params, "insert", table, "", ledger_columns, first,
+                         "jsonb_agg(ledger_key), NULL::text[], NULL::text[], jsonb_agg(row_values)",
+                         "ins");
+    sql += " SELECT match_key::text FROM ins";
+    auto rows = m_database.exec_prepared(sql, params);
+    std::set<Params> inserted;
+    for (const auto& row : rows) {
+      auto key = nlohmann::json::parse(row[0].c_str());
+      Params values;
+      for (const auto& v : key)
+        values.push_back(v.is_null() ? Param{} : Param{v.get<std::string>()});
+      inserted.insert(std::move(values));
+    }
+    result.inserted += static_cast<long long>(rows.size());
+    return inserted;
+  }
+
+  // Updates the cells whose guard still holds; returns how many changed.
+  long long send_updates(const std::vector<const QueuedWrite*>& items) {
+    const QueuedWrite& first = *items.front();
+    const TableInfo& table = *first.table;
+    const Column& column = table.require_column(first.column);
+    const auto& key_columns = *first.key_columns;
+
+    Params params;
+    std::string unnest_args, v_names;
+    for (size_t k = 0; k < key_columns.size(); ++k) {
+      Params key_values;
+      for (const auto* item : items) key_values.push_back(item->key[k]);
+      params.push_back(array_literal(key_values));
+      unnest_args += param_ref(params.size(), "text[]") + ", ";
+      v_names += "k" + std::to_string(k) + ", ";
+    }
+    Params values, expected;
+    for (const auto* item : items) {
+      values.push_back(item->value);
+      expected.push_back(item->expected);
+    }
+    params.push_back(array_literal(values));
+    unnest_args += param_ref(params.size(), "text[]");
+    v_names += "val";
+    params.push_back(array_literal(expected));
+    unnest_args += ", " + param_ref(params.size(), "text[]");
+    v_names += ", exp";
+    std::string target = "t." + quote_ident(column.name);
+    // A write that would leave the cell as it is (blank over the same blank, or
+    // patch_if to the value it already holds) is no change: no new row version,
+    // no ledger entry, and `host verify` can pass.
+    auto guard = [&](const std::string& source) {
+      std::string empty = empty_condition(column, target, first.empty);
+      std::string changes = distinct_value(column, target, source + ".val");
+      return "(((" + source + ".exp IS NULL AND " + empty + ") OR " +
+             same_value(column, target, source + ".exp") + ") AND " + changes + ")";
+    };
+    KeySql keys(table, key_columns);
+    std::string bound = key_range_bound(table, key_columns);
+    std::string sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
+                      ")), cur AS (SELECT " + keys.select_keys + target + "::text AS old, v.val" +
+                      ", v.exp" + " FROM " + table.qualified_name + " t JOIN v ON " + keys.join_v +
+                      bound + " WHERE " + guard("v") + " FOR NO KEY UPDATE OF t), upd AS (UPDATE " +
+                      table.qualified_name + " t SET " + quote_ident(column.name) +
+                      " = cur.val::" + column.cast_type + " FROM cur WHERE " + keys.join_cur +
+                      " AND " + guard("cur") + " RETURNING ARRAY[" + keys.returning_keys +
+                      "] AS row_key, cur.old, " + target + "::text AS new)";
+    sql += ledger_insert(params, "update", table, column.name, key_columns, first,
+                         "to_jsonb(array_agg(row_key)), array_agg(old), array_agg(new), NULL::jsonb",
+                         "upd");
+    sql += " SELECT count(*) FROM upd";
+    return m_database.exec_prepared(sql, params)[0][0].as<long long>();
+  }
+
+  // Builds (build_row_updates) and sends the statement. `changed` receives,
+  // per column of `columns`, how many cells changed, `duplicates` how many writes
+  // named a cell an earlier write of the batch had named.
+  void send_row_updates(const std::vector<const QueuedWrite*>& items,
+                        const std::vector<std::string>& columns, std::vector<long long>& changed,
+                        std::vector<long long>& duplicates, bool lock_first) {
+    RowUpdates built = build_row_updates(items, columns, lock_first);
+    duplicates = built.duplicates;
+    auto row = m_database.exec_prepared(built.sql, built.params)[0];
+    changed.assign(duplicates.size(), 0);
+    for (std::size_t c = 0; c < changed.size(); ++c)
+      changed[c] = row[static_cast<int>(c)].as<long long>();
+  }
+
+ private:
   // The rows are locked FOR NO KEY UPDATE, as the UPDATE itself would lock them:
   // FOR UPDATE would also block the application's inserts of rows that reference
   // them by a foreign key.
@@ -129,8 +261,8 @@ class RowUpdateBuilder {
   // which the UPDATE rechecks its conditions on, has another xmin. (Not another
   // ctid alone: a TID scan's recheck does not compare the ctid again.) The caller
   // tries the cells left out again with `lock_first`.
-  RowUpdates build(const std::vector<const QueuedWrite*>& items,
-                   const std::vector<std::string>& columns, bool lock_first) {
+  RowUpdates build_row_updates(const std::vector<const QueuedWrite*>& items,
+                               const std::vector<std::string>& columns, bool lock_first) {
     RowUpdates built;
     std::vector<long long>& duplicates = built.duplicates;
     duplicates.assign(columns.size(), 0);
@@ -372,153 +504,7 @@ class RowUpdateBuilder {
     return built;
   }
 
- private:
-  const Ledger& m_ledger;
-  const std::string& m_run_id;
-  int m_batch;
-  long long& m_sequence;
-};
 
-class Sender {
- public:
-  Sender(Database& database, Ledger& ledger, const std::string& run_id, int batch,
-         long long& sequence)
-      : m_database(database),
-        m_ledger(ledger),
-        m_run_id(run_id),
-        m_batch(batch),
-        m_sequence(sequence) {}
-
-  // Inserts the rows that are absent; returns the match keys of the rows inserted.
-  std::set<Params> send_inserts(const std::vector<const QueuedWrite*>& items, FlushResult& result) {
-    const QueuedWrite& first = *items.front();
-    const TableInfo& table = *first.table;
-    const auto& columns = first.columns;
-    const auto& match_columns = *first.key_columns;
-    const auto& ledger_columns = table.primary_key.empty() ? match_columns : table.primary_key;
-
-    Params params;
-    std::string unnest_args, v_names, casts;
-    for (size_t c = 0; c < columns.size(); ++c) {
-      Params column_values;
-      for (const auto* item : items) column_values.push_back(item->values[c]);
-      params.push_back(array_literal(column_values));
-      if (c) {
-        unnest_args += ", ";
-        v_names += ", ";
-        casts += ", ";
-      }
-      unnest_args += param_ref(params.size(), "text[]");
-      v_names += "c" + std::to_string(c);
-      casts += "v.c" + std::to_string(c) + "::" + table.require_column(columns[c]).cast_type;
-    }
-    std::string exists_condition;
-    for (const auto& key_column : match_columns) {
-      size_t c = std::find(columns.begin(), columns.end(), key_column) - columns.begin();
-      if (!exists_condition.empty()) exists_condition += " AND ";
-      exists_condition += "e." + quote_ident(key_column) + " = v.c" + std::to_string(c) +
-                          "::" + table.require_column(key_column).cast_type;
-    }
-    auto key_array = [&](const std::vector<std::string>& key_columns) {
-      std::string text = "jsonb_build_array(";
-      for (size_t i = 0; i < key_columns.size(); ++i)
-        text += (i ? ", t." : "t.") + quote_ident(key_columns[i]) + "::text";
-      return text + ")";
-    };
-    std::string sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
-                      ")), ins AS (INSERT INTO " + table.qualified_name + " AS t (" +
-                      column_list(columns) + ") SELECT " + casts +
-                      " FROM v WHERE NOT EXISTS (SELECT 1 FROM " + table.qualified_name +
-                      " e WHERE " + exists_condition + ") ON CONFLICT DO NOTHING RETURNING " +
-                      key_array(ledger_columns) + " AS ledger_key, " + key_array(match_columns) +
-                      " AS match_key, to_jsonb(t) AS row_values)";
-    sql += ledger_insert(params, "insert", table, "", ledger_columns, first,
-                         "jsonb_agg(ledger_key), NULL::text[], NULL::text[], jsonb_agg(row_values)",
-                         "ins");
-    sql += " SELECT match_key::text FROM ins";
-    auto rows = m_database.exec_prepared(sql, params);
-    std::set<Params> inserted;
-    for (const auto& row : rows) {
-      auto key = nlohmann::json::parse(row[0].c_str());
-      Params values;
-      for (const auto& v : key)
-        values.push_back(v.is_null() ? Param{} : Param{v.get<std::string>()});
-      inserted.insert(std::move(values));
-    }
-    result.inserted += static_cast<long long>(rows.size());
-    return inserted;
-  }
-
-  // Updates the cells whose guard still holds; returns how many changed.
-  long long send_updates(const std::vector<const QueuedWrite*>& items) {
-    const QueuedWrite& first = *items.front();
-    const TableInfo& table = *first.table;
-    const Column& column = table.require_column(first.column);
-    const auto& key_columns = *first.key_columns;
-
-    Params params;
-    std::string unnest_args, v_names;
-    for (size_t k = 0; k < key_columns.size(); ++k) {
-      Params key_values;
-      for (const auto* item : items) key_values.push_back(item->key[k]);
-      params.push_back(array_literal(key_values));
-      unnest_args += param_ref(params.size(), "text[]") + ", ";
-      v_names += "k" + std::to_string(k) + ", ";
-    }
-    Params values, expected;
-    for (const auto* item : items) {
-      values.push_back(item->value);
-      expected.push_back(item->expected);
-    }
-    params.push_back(array_literal(values));
-    unnest_args += param_ref(params.size(), "text[]");
-    v_names += "val";
-    params.push_back(array_literal(expected));
-    unnest_args += ", " + param_ref(params.size(), "text[]");
-    v_names += ", exp";
-    std::string target = "t." + quote_ident(column.name);
-    // A write that would leave the cell as it is (blank over the same blank, or
-    // patch_if to the value it already holds) is no change: no new row version,
-    // no ledger entry, and `host verify` can pass.
-    auto guard = [&](const std::string& source) {
-      std::string empty = empty_condition(column, target, first.empty);
-      std::string changes = distinct_value(column, target, source + ".val");
-      return "(((" + source + ".exp IS NULL AND " + empty + ") OR " +
-             same_value(column, target, source + ".exp") + ") AND " + changes + ")";
-    };
-    KeySql keys(table, key_columns);
-    std::string bound = key_range_bound(table, key_columns);
-    std::string sql = "WITH v AS (SELECT * FROM unnest(" + unnest_args + ") AS v(" + v_names +
-                      ")), cur AS (SELECT " + keys.select_keys + target + "::text AS old, v.val" +
-                      ", v.exp" + " FROM " + table.qualified_name + " t JOIN v ON " + keys.join_v +
-                      bound + " WHERE " + guard("v") + " FOR NO KEY UPDATE OF t), upd AS (UPDATE " +
-                      table.qualified_name + " t SET " + quote_ident(column.name) +
-                      " = cur.val::" + column.cast_type + " FROM cur WHERE " + keys.join_cur +
-                      " AND " + guard("cur") + " RETURNING ARRAY[" + keys.returning_keys +
-                      "] AS row_key, cur.old, " + target + "::text AS new)";
-    sql += ledger_insert(params, "update", table, column.name, key_columns, first,
-                         "to_jsonb(array_agg(row_key)), array_agg(old), array_agg(new), NULL::jsonb",
-                         "upd");
-    sql += " SELECT count(*) FROM upd";
-    return m_database.exec_prepared(sql, params)[0][0].as<long long>();
-  }
-
-  // Builds (RowUpdateBuilder::build) and sends the statement. `changed` receives,
-  // per column of `columns`, how many cells changed, `duplicates` how many writes
-  // named a cell an earlier write of the batch had named.
-  void send_row_updates(const std::vector<const QueuedWrite*>& items,
-                        const std::vector<std::string>& columns, std::vector<long long>& changed,
-                        std::vector<long long>& duplicates, bool lock_first) {
-    RowUpdates built =
-        RowUpdateBuilder(m_ledger, m_run_id, m_batch, m_sequence).build(items, columns, lock_first);
-    duplicates = built.duplicates;
-    auto row = m_database.exec_prepared(built.sql, built.params)[0];
-    changed.assign(duplicates.size(), 0);
-    for (std::size_t c = 0; c < changed.size(); ++c)
-      changed[c] = row[static_cast<int>(c)].as<long long>();
-  }
-
- private:
   std::string ledger_insert(Params& params, const std::string& op, const TableInfo& table,
                             const std::string& column, const std::vector<std::string>& key_columns,
                             const QueuedWrite& first, const std::string& aggregates,
