@@ -242,12 +242,12 @@ BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted,
   RecipeSession& session = *m_session;
   Database& database = session.database();
   const RunOptions& options = *m_shared.options;
+  database.begin();
+  Renewal renewal = m_leases->renew(chunk);
+  if (renewal.caught_up) warn_caught_up(chunk);
   m_range_from = chunk.after.empty() ? chunk.lower : chunk.after;
   m_range_from_inclusive = false;
   m_range_to = chunk.upper;
-
-  database.begin();
-  Renewal renewal = m_leases->renew(chunk);
   if (!renewal.held) {
     database.rollback();
     return {Outcome::lease_lost};
@@ -301,6 +301,12 @@ std::optional<nlohmann::json> BatchWorker::modules_to_record() const {
   return m_session->modules_json();
 }
 
+void BatchWorker::warn_caught_up(const Chunk& chunk) {
+  spdlog::warn("worker {} chunk {}: the batch whose COMMIT lost its connection was committed; "
+               "going on after it",
+               m_id, chunk.number);
+}
+
 void BatchWorker::checkpoint_and_commit(Chunk& updated, const Params& last, bool done,
                                         const WorkerBatch& progress,
                                         const std::optional<nlohmann::json>& modules,
@@ -312,6 +318,8 @@ void BatchWorker::checkpoint_and_commit(Chunk& updated, const Params& last, bool
     m_session->database().commit_and_begin();
   else
     m_session->database().commit();
+  if (fail_point("batch_commit_unconfirmed"))
+    throw DatabaseUnreachable("lost the connection to the database (HOST_FAIL_AT)");
   committed = true;
   crash_point("batch_committed");
   if (m_session->audit_file()) m_session->audit_file()->publish();
@@ -394,6 +402,7 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
 
   database.begin();
   Renewal renewal = m_leases->renew(chunk);
+  if (renewal.caught_up) warn_caught_up(chunk);
   ScannedBatch current;
   bool processed = false;  // whether `each` has run over `current`
   // The writes of the batch written last, freed by this thread while the writer
@@ -470,7 +479,9 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
         // `next` is this thread's to read only when not aside.
         bool goes_on = read_aside || next;
         checkpoint_and_commit(updated, current.last, done, progress, modules, committed, goes_on);
-        if (goes_on) next_renewal = m_leases->renew(next_chunk ? *next_chunk : chunk);
+        // `updated`, not `chunk`: this batch is committed, and the worker's thread
+        // reads `chunk` meanwhile.
+        if (goes_on) next_renewal = m_leases->renew(next_chunk ? *next_chunk : updated);
         database.give_back(false);
       } catch (...) {
         database.give_back(true);

@@ -86,19 +86,34 @@ std::optional<Chunk> ChunkLeases::claim(std::optional<int> other_than) {
   return chunk;
 }
 
-Renewal ChunkLeases::renew(const Chunk& chunk) {
+Renewal ChunkLeases::renew(Chunk& chunk) {
+  // The chunk's progress comes back only when it differs from what the worker
+  // knows: every batch would otherwise read two JSON documents it already has.
   auto rows = m_database.exec_prepared(
       "UPDATE " + m_ledger.table("chunks") +
-          " SET lease_until = clock_timestamp() + make_interval(secs => $4) "
+          " c SET lease_until = clock_timestamp() + make_interval(secs => $4) "
           "WHERE run_id = $1 AND chunk = $2::integer AND lease_owner = $3 AND NOT done "
           "RETURNING (SELECT stop_request FROM " + m_ledger.table("runs") +
-          " WHERE run_id = $1), nextval('" + m_ledger.table("batch_numbers") + "')",
-      {m_run_id, std::to_string(chunk.number), m_worker, std::to_string(m_lease_seconds)});
+          " WHERE run_id = $1), nextval('" + m_ledger.table("batch_numbers") + "'), "
+          "c.batches <> $5::bigint, "
+          "CASE WHEN c.batches <> $5::bigint THEN jsonb_build_array(c.after_key, c.batches, "
+          "c.stats, c.protected_by_column) END",
+      {m_run_id, std::to_string(chunk.number), m_worker, std::to_string(m_lease_seconds),
+       std::to_string(chunk.batches)});
   Renewal renewal;
   if (rows.empty()) return renewal;
+  const auto& row = rows[0];
   renewal.held = true;
-  if (!rows[0][0].is_null()) renewal.stop = stop_kind_from(rows[0][0].c_str());
-  renewal.batch_number = rows[0][1].as<long long>();
+  if (!row[0].is_null()) renewal.stop = stop_kind_from(row[0].c_str());
+  renewal.batch_number = row[1].as<long long>();
+  if (row[2].as<bool>()) {
+    auto progress = json_of(row[3]);
+    chunk.after = key_params(progress[0]);
+    chunk.batches = progress[1].get<long long>();
+    chunk.stats = RunStats::from_json(progress[2]);
+    chunk.protected_by_column = protected_from_json(progress[3]);
+    renewal.caught_up = true;
+  }
   return renewal;
 }
 

@@ -43,6 +43,7 @@ struct Renewal {
   bool held = false;                // false: the lease went to another worker
   StopKind stop = StopKind::none;   // host pause / host cancel asked for it
   long long batch_number = 0;       // unique in the ledger; spaces the batch's ledger rows
+  bool caught_up = false;           // the chunk was behind its row (see renew)
 };
 
 class ChunkLeases {
@@ -57,8 +58,10 @@ class ChunkLeases {
   // its own transaction, or in the one open (a batch's, which then commits the
   // claim with it); nullopt when there is none. Never `other_than`.
   std::optional<Chunk> claim(std::optional<int> other_than = std::nullopt);
-  // First statement of a batch's transaction.
-  Renewal renew(const Chunk& chunk);
+  // First statement of a batch's transaction. A chunk whose row records more
+  // batches than `chunk` knows of is brought up to its row: a COMMIT whose result
+  // was lost with the connection had landed, and the batch after it comes next.
+  Renewal renew(Chunk& chunk);
   // Last statement of a batch's transaction: the chunk's progress and counters,
   // and the worker's. `done` when the batch reached the chunk's end.
   void record_batch(Chunk& chunk, const Params& after, bool done, const WorkerBatch& batch);

@@ -9,20 +9,29 @@
 
 namespace host {
 
-void crash_point(const char* name) {
-  static const std::string wanted = [] {
-    const char* spec = std::getenv("HOST_CRASH_AT");
-    return std::string(spec ? spec : "");
-  }();
-  if (wanted.empty()) return;
+namespace {
+
+// Whether this is the N-th time `name` is reached, for `variable` = NAME:N.
+bool reached_nth_time(const char* variable, const char* name) {
+  const char* spec = std::getenv(variable);
+  if (!spec || !*spec) return false;
+  std::string wanted(spec);
   auto colon = wanted.rfind(':');
-  if (colon == std::string::npos || wanted.compare(0, colon, name) != 0) return;
+  if (colon == std::string::npos || wanted.compare(0, colon, name) != 0) return false;
   // Workers of one process reach the same points from their own threads.
   static std::mutex mutex;
   std::lock_guard<std::mutex> lock(mutex);
   static std::map<std::string, long> hits;
-  if (++hits[name] == std::atol(wanted.c_str() + colon + 1)) std::raise(SIGKILL);
+  return ++hits[std::string(variable) + "/" + name] == std::atol(wanted.c_str() + colon + 1);
 }
+
+}  // namespace
+
+void crash_point(const char* name) {
+  if (reached_nth_time("HOST_CRASH_AT", name)) std::raise(SIGKILL);
+}
+
+bool fail_point(const char* name) { return reached_nth_time("HOST_FAIL_AT", name); }
 
 }  // namespace host
 #endif

@@ -285,4 +285,52 @@ TEST_CASE("crash-point sweep: kill -9 of a run whose batches overlap, then resum
   }
 }
 
+// A COMMIT that took effect, but whose result the connection lost: the worker
+// sees a lost connection, re-opens it and tries the batch again. Its chunk's row
+// says the batch is done; the worker must go on after it, not do it again (each()
+// twice over its rows: audit events twice, its cells counted as protected and the
+// chunk's counters overwritten without them).
+TEST_CASE("a batch whose COMMIT landed but lost its connection is not done again",
+          "[e2e][crash]") {
+  auto stats_of = [](const std::string& db, const std::string& run_id) {
+    return value(db,
+                 "SELECT sum((stats->>'patched')::int) || '|' || sum((stats->>'protected')::int) "
+                 "|| '|' || sum(batches) FROM host_ledger.chunks WHERE run_id = '" +
+                     run_id + "'");
+  };
+  for (const char* text : {k_recipe, k_patch_recipe}) {
+    auto recipe = recipe_file("unconfirmed", text);
+    const Expected& e = expected(text, recipe);
+    auto reference_db = fresh_database();
+    sql(reference_db, k_fixture);
+    auto reference = run_recipe(reference_db, recipe, {"--commit", "batch"});
+    REQUIRE(reference.exit_code == 0);
+    const std::string reference_stats = stats_of(reference_db, reference.run_id);
+    // Overlapped batches, and one at a time (a throttled run does not overlap).
+    for (const std::vector<std::string>& extra :
+         {std::vector<std::string>{}, std::vector<std::string>{"--max-rate", "100000"}}) {
+      for (int hit : {1, 2, 5}) {
+        DYNAMIC_SECTION((text == k_recipe ? "inserts" : "patches")
+                        << (extra.empty() ? ", overlapped" : ", throttled") << ", commit " << hit) {
+          auto db = fresh_database();
+          sql(db, k_fixture);
+          std::vector<std::string> args = {"run", recipe, "--db", db, "--commit", "batch"};
+          args.insert(args.end(), extra.begin(), extra.end());
+          auto run = run_host(args, {"HOST_FAIL_AT=batch_commit_unconfirmed:" +
+                                     std::to_string(hit)});
+          INFO(run.output);
+          REQUIRE(run.exit_code == 0);
+          // The fifth batch ends the first chunk: the retry finds the chunk done and
+          // claims the next one.
+          if (hit != 5) CHECK(mentions(run.output, "was committed; going on after it"));
+          std::string run_id = only_run(db);
+          CHECK(ledger_status(db, run_id) == "succeeded");
+          CHECK(stats_of(db, run_id) == reference_stats);
+          check_final_and_revert(db, run_id, e);
+        }
+      }
+    }
+  }
+}
+
 #endif
