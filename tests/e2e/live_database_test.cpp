@@ -263,8 +263,12 @@ std::string stopped_mid_run(const std::string& db, const std::string& recipe,
                             const std::string& status, Stop stop) {
   HostChild child(run_args(db, recipe, k_batch));
   auto id = run_after_batches(db, child);
+  // The run's 2 s would leave a slow machine too little time to start `host pause`:
+  // from now on a batch takes 10 s, and the stop always lands mid-run.
+  sql(db, "UPDATE flags SET slow = true");
   stop(child, id);
   auto stopped = child.wait();
+  sql(db, "UPDATE flags SET slow = false");
   INFO(stopped.output);
   CHECK(stopped.exit_code == 6);
   CHECK(ledger_status(db, id) == status);
@@ -338,12 +342,15 @@ TEST_CASE("live: SIGINT on an atomic run rolls everything back", "[live][e2e]") 
   // Well into the run: the rows of the first batches are written, uncommitted.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   REQUIRE(eventually([&] { return child.ended() || recipe_is_sleeping(db); }));
+  // The run's 2 s would leave a slow machine little margin: from now on it cannot end.
+  sql(db, "UPDATE flags SET slow = true");
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   REQUIRE_FALSE(child.ended());
   child.signal(SIGINT);
   auto stopped = child.wait();
   INFO(stopped.output);
   CHECK(stopped.exit_code == 6);
+  sql(db, "UPDATE flags SET slow = false");
   CHECK(dump_user_tables(db) == before);
   CHECK(ledger_rows(db, "changes") == 0);
 }
@@ -534,12 +541,15 @@ TEST_CASE("live: an atomic run whose connection is terminated exits 4 with nothi
   HostChild child(run_args(db, recipe, {"--batch-size", "10"}), {"ASAN_OPTIONS=detect_leaks=0"});
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   REQUIRE(eventually([&] { return child.ended() || recipe_is_sleeping(db); }));
+  // The run's 2 s would leave a slow machine little margin: from now on it cannot end.
+  sql(db, "UPDATE flags SET slow = true");
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   REQUIRE_FALSE(child.ended());
   CHECK(terminate_other_backends(db) > 0);
   auto run = child.wait();
   INFO(run.output);
   CHECK(run.exit_code == 4);
+  sql(db, "UPDATE flags SET slow = false");
   CHECK(dump_user_tables(db) == before);
   CHECK(ledger_rows(db, "changes") == 0);
 }
@@ -559,11 +569,20 @@ TEST_CASE("live: pause_when holds the run while true, then it finishes", "[live]
     REQUIRE_FALSE(child.ended());
     REQUIRE(patched_rows(db) == 0);
   }
-  // host status, from outside, says the run is throttled.
-  auto held = status_json(db, only_run(db));
+  // host status, from outside, says the run is throttled, once its worker has shown
+  // it (a slow machine may take longer than the 2 s above to get there).
+  nlohmann::json held;
+  bool shown = eventually([&] {
+    auto id = only_run(db);
+    if (id.empty()) return false;
+    auto status = run_host({"status", id, "--json", "--db", db});
+    held = json_object_in(status.output);
+    return status.exit_code == 0 && held.is_object() && held["progress"]["throttled"] == true;
+  });
   INFO(held.dump());
+  CHECK(shown);
   CHECK(held["status"] == "running");
-  CHECK(held["progress"]["throttled"] == true);
+  CHECK(patched_rows(db) == 0);
   sql(db, "UPDATE flags SET paused = false");
   auto run = child.wait();
   INFO(run.output);
@@ -669,11 +688,13 @@ return {
   });
   REQUIRE(committed);
   REQUIRE_FALSE(child.ended());
+  sql(db, "UPDATE flags SET slow = true");  // the pause lands mid-run, however slow its start
   auto id = only_run(db);
   auto paused = run_host({"pause", id, "--db", db});
   INFO(paused.output);
   CHECK(paused.exit_code == 0);
   auto stopped = child.wait();
+  sql(db, "UPDATE flags SET slow = false");
   INFO(stopped.output);
   CHECK(stopped.exit_code == 6);
   CHECK(ledger_status(db, id) == "paused");
