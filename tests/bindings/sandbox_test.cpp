@@ -176,7 +176,7 @@ TEST_CASE("the deadline stops endless loops, even under pcall", "[unit][sandbox]
         if (status == 0) flags |= 1;
         if (!sandbox.limit_breached()) flags |= 2;
         if (sandbox.breach_message().find("time limit") == std::string::npos) flags |= 4;
-        if (elapsed >= std::chrono::seconds(3)) flags |= 8;
+        if (elapsed >= std::chrono::seconds(8)) flags |= 8;
       } catch (...) {
         flags |= 16;
       }
@@ -184,7 +184,7 @@ TEST_CASE("the deadline stops endless loops, even under pcall", "[unit][sandbox]
     }
     int wait_status = 0;
     bool finished = false;
-    for (int waited_ms = 0; waited_ms < 3000; waited_ms += 20) {
+    for (int waited_ms = 0; waited_ms < 10000; waited_ms += 20) {
       if (waitpid(child, &wait_status, WNOHANG) == child) {
         finished = true;
         break;
@@ -195,7 +195,9 @@ TEST_CASE("the deadline stops endless loops, even under pcall", "[unit][sandbox]
       kill(child, SIGKILL);
       waitpid(child, &wait_status, 0);
     }
-    CHECK(finished);  // false: the loop was still running 3 s after a 200 ms deadline
+    // false: the loop was still running 10 s after a 200 ms deadline (the margin is
+    // for a loaded machine; it costs nothing when the deadline works)
+    CHECK(finished);
     if (!finished) return;
     REQUIRE(WIFEXITED(wait_status));
     int flags = WEXITSTATUS(wait_status);

@@ -208,7 +208,7 @@ return {
   end,
 }
 )lua");
-  auto run = run_recipe(db, recipe, {"--timeout-ms", "200"});
+  auto run = run_recipe(db, recipe, {"--timeout-ms", "1000"});
   INFO(run.output);
   CHECK(run.exit_code == 1);
   CHECK(run.output.find("while processing row id=1") != std::string::npos);
