@@ -92,6 +92,8 @@ class Run {
   // Makes the run's counters the sum of its chunks' (what every worker committed).
   void gather_chunk_totals();
   RunOutcome finish();
+  // The COMMIT that ends the run with `status` (see its definition).
+  void commit_run_end(const std::string& status);
   RunOutcome stopped(StopKind kind);
   void show_progress(bool final);
   void reconnect_if_lost();
@@ -579,12 +581,38 @@ RunOutcome Run::finish() {
   } else {
     ledger().finish_run(run.run_id, status, run.stats.to_json(), report);
     crash_point("run_finishing");
-    database().commit();
+    commit_run_end(status);
   }
   show_progress(true);
   // Only what committed (or, in a dry run, what was shown) goes to the file.
   m_session->audit_file()->publish();
   return {verified ? ExitCode::ok : ExitCode::verify_failed, report};
+}
+
+// Should the result of the run's last COMMIT be lost with the connection, the run's
+// row says whether it took effect. A run that did commit must not be reported
+// failed: its row would be overwritten as failed, and an atomic run done again.
+void Run::commit_run_end(const std::string& status) {
+  std::exception_ptr lost;
+  try {
+    database().commit();
+    if (fail_point("run_commit_unconfirmed"))
+      throw DatabaseUnreachable("lost the connection to the database (HOST_FAIL_AT)");
+    return;
+  } catch (const DatabaseUnreachable&) {
+    lost = std::current_exception();
+  }
+  std::string recorded;
+  try {
+    database().reconnect();
+    auto row = database().exec(
+        "SELECT status FROM " + ledger().table("runs") + " WHERE run_id = $1", {context().run_id});
+    if (!row.empty() && !row[0][0].is_null()) recorded = row[0][0].c_str();
+  } catch (const std::exception& e) {
+    spdlog::warn("could not find out whether the run's COMMIT took effect: {}", e.what());
+  }
+  if (recorded != status) std::rethrow_exception(lost);
+  spdlog::warn("the run's COMMIT lost its connection, but it had taken effect");
 }
 
 nlohmann::json Run::timing_json() const {

@@ -333,4 +333,29 @@ TEST_CASE("a batch whose COMMIT landed but lost its connection is not done again
   }
 }
 
+// The same at the run's end: its last COMMIT took effect, the connection lost the
+// result. The run succeeded and says so; before, its ledger row was overwritten as
+// failed and it exited as if nothing had been committed.
+TEST_CASE("a run whose last COMMIT landed but lost its connection ends as succeeded",
+          "[e2e][crash]") {
+  auto recipe = recipe_file("unconfirmed_end", k_recipe);
+  const Expected& e = expected(k_recipe, recipe);
+  for (const char* mode : {"atomic", "batch"}) {
+    DYNAMIC_SECTION(mode) {
+      auto db = fresh_database();
+      sql(db, k_fixture);
+      std::string report = scratch_folder() + "/report_" + next_suffix() + ".json";
+      auto run = run_host({"run", recipe, "--db", db, "--commit", mode, "--report", report},
+                          {"HOST_FAIL_AT=run_commit_unconfirmed:1"});
+      INFO(run.output);
+      REQUIRE(run.exit_code == 0);
+      CHECK(mentions(run.output, "lost its connection, but it had taken effect"));
+      CHECK(read_json(report)["status"] == "succeeded");
+      std::string run_id = only_run(db);
+      CHECK(ledger_status(db, run_id) == "succeeded");
+      check_final_and_revert(db, run_id, e);
+    }
+  }
+}
+
 #endif
