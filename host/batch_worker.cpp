@@ -244,7 +244,6 @@ BatchWorker::Attempt BatchWorker::attempt(Chunk& chunk, long long rows_wanted,
   const RunOptions& options = *m_shared.options;
   database.begin();
   Renewal renewal = m_leases->renew(chunk);
-  if (renewal.caught_up) warn_caught_up(chunk);
   m_range_from = chunk.after.empty() ? chunk.lower : chunk.after;
   m_range_from_inclusive = false;
   m_range_to = chunk.upper;
@@ -299,12 +298,6 @@ FlushIsolation BatchWorker::flush_isolation() const {
 std::optional<nlohmann::json> BatchWorker::modules_to_record() const {
   if (m_session->modules().size() <= m_modules_recorded) return std::nullopt;
   return m_session->modules_json();
-}
-
-void BatchWorker::warn_caught_up(const Chunk& chunk) {
-  spdlog::warn("worker {} chunk {}: the batch whose COMMIT lost its connection was committed; "
-               "going on after it",
-               m_id, chunk.number);
 }
 
 void BatchWorker::checkpoint_and_commit(Chunk& updated, const Params& last, bool done,
@@ -402,7 +395,6 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
 
   database.begin();
   Renewal renewal = m_leases->renew(chunk);
-  if (renewal.caught_up) warn_caught_up(chunk);
   ScannedBatch current;
   bool processed = false;  // whether `each` has run over `current`
   // The writes of the batch written last, freed by this thread while the writer

@@ -83,8 +83,6 @@ class BatchWorker {
   // read what that batch writes) decides which of the source's rows are seen.
   bool source_has_no_row_security();
   void record_modules(const nlohmann::json& modules);
-  // A retried batch found its chunk's row past it (ChunkLeases::renew).
-  void warn_caught_up(const Chunk& chunk);
   // The modules loaded since the run's row last recorded them, if any.
   FlushIsolation flush_isolation() const;
   std::optional<nlohmann::json> modules_to_record() const;

@@ -1,5 +1,7 @@
 #include "host/chunk_leases.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "host/database.hpp"
 #include "host/ledger.hpp"
 
@@ -95,7 +97,6 @@ Renewal ChunkLeases::renew(Chunk& chunk) {
           "WHERE run_id = $1 AND chunk = $2::integer AND lease_owner = $3 AND NOT done "
           "RETURNING (SELECT stop_request FROM " + m_ledger.table("runs") +
           " WHERE run_id = $1), nextval('" + m_ledger.table("batch_numbers") + "'), "
-          "c.batches <> $5::bigint, "
           "CASE WHEN c.batches <> $5::bigint THEN jsonb_build_array(c.after_key, c.batches, "
           "c.stats, c.protected_by_column) END",
       {m_run_id, std::to_string(chunk.number), m_worker, std::to_string(m_lease_seconds),
@@ -106,13 +107,15 @@ Renewal ChunkLeases::renew(Chunk& chunk) {
   renewal.held = true;
   if (!row[0].is_null()) renewal.stop = stop_kind_from(row[0].c_str());
   renewal.batch_number = row[1].as<long long>();
-  if (row[2].as<bool>()) {
-    auto progress = json_of(row[3]);
+  if (!row[2].is_null()) {
+    auto progress = json_of(row[2]);
     chunk.after = key_params(progress[0]);
     chunk.batches = progress[1].get<long long>();
     chunk.stats = RunStats::from_json(progress[2]);
     chunk.protected_by_column = protected_from_json(progress[3]);
-    renewal.caught_up = true;
+    spdlog::warn("worker {} chunk {}: the batch whose COMMIT lost its connection was "
+                 "committed; going on after it",
+                 m_worker, chunk.number);
   }
   return renewal;
 }

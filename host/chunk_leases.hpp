@@ -43,7 +43,6 @@ struct Renewal {
   bool held = false;                // false: the lease went to another worker
   StopKind stop = StopKind::none;   // host pause / host cancel asked for it
   long long batch_number = 0;       // unique in the ledger; spaces the batch's ledger rows
-  bool caught_up = false;           // the chunk was behind its row (see renew)
 };
 
 class ChunkLeases {

@@ -11,11 +11,15 @@ namespace host {
 
 namespace {
 
-// Whether this is the N-th time `name` is reached, for `variable` = NAME:N.
-bool reached_nth_time(const char* variable, const char* name) {
-  const char* spec = std::getenv(variable);
-  if (!spec || !*spec) return false;
-  std::string wanted(spec);
+std::string environment(const char* variable) {
+  const char* value = std::getenv(variable);
+  return value ? value : "";
+}
+
+// Whether this is the N-th time `name` is reached, for `wanted` = NAME:N (of the
+// variable `variable`).
+bool reached_nth_time(const std::string& wanted, const char* variable, const char* name) {
+  if (wanted.empty()) return false;
   auto colon = wanted.rfind(':');
   if (colon == std::string::npos || wanted.compare(0, colon, name) != 0) return false;
   // Workers of one process reach the same points from their own threads.
@@ -28,10 +32,14 @@ bool reached_nth_time(const char* variable, const char* name) {
 }  // namespace
 
 void crash_point(const char* name) {
-  if (reached_nth_time("HOST_CRASH_AT", name)) std::raise(SIGKILL);
+  static const std::string wanted = environment("HOST_CRASH_AT");
+  if (reached_nth_time(wanted, "HOST_CRASH_AT", name)) std::raise(SIGKILL);
 }
 
-bool fail_point(const char* name) { return reached_nth_time("HOST_FAIL_AT", name); }
+bool fail_point(const char* name) {
+  static const std::string wanted = environment("HOST_FAIL_AT");
+  return reached_nth_time(wanted, "HOST_FAIL_AT", name);
+}
 
 }  // namespace host
 #endif

@@ -605,9 +605,7 @@ void Run::commit_run_end(const std::string& status) {
   std::string recorded;
   try {
     database().reconnect();
-    auto row = database().exec(
-        "SELECT status FROM " + ledger().table("runs") + " WHERE run_id = $1", {context().run_id});
-    if (!row.empty() && !row[0][0].is_null()) recorded = row[0][0].c_str();
+    if (auto run = ledger().find_run(context().run_id)) recorded = run->status;
   } catch (const std::exception& e) {
     spdlog::warn("could not find out whether the run's COMMIT took effect: {}", e.what());
   }

@@ -521,7 +521,6 @@ class Sender {
     return built;
   }
 
-
   std::string ledger_insert(Params& params, const std::string& op, const TableInfo& table,
                             const std::string& column, const std::vector<std::string>& key_columns,
                             const QueuedWrite& first, const std::string& aggregates,

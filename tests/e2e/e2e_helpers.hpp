@@ -3,9 +3,11 @@
 // built host binary on it, read its JSON report, look at the database.
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "host/database.hpp"
@@ -148,6 +150,21 @@ inline std::string ledger_status(const std::string& db, const std::string& run_i
   auto found =
       rows(db, "SELECT status FROM host_ledger.runs WHERE run_id::text = '" + run_id + "'");
   return found.empty() ? "<none>" : found.front();
+}
+
+// How many advisory locks sessions hold in the database, once sessions that ended
+// have let theirs go (a backend releases them a moment after its client left; up
+// to 5 s).
+inline std::string advisory_locks_held(const std::string& db) {
+  std::string held;
+  for (int i = 0; i < 50; ++i) {
+    held = value(db,
+                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                 "(SELECT oid FROM pg_database WHERE datname = current_database())");
+    if (held == "0") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return held;
 }
 
 // What the host printed besides its run id line: a clean failure is exactly one line.

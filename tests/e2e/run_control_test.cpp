@@ -2,8 +2,6 @@
 // 10) on runs, chunks and workers written into the ledger by SQL, so that every
 // state a run can be in is set up exactly, and on a real batch run.
 #include <catch2/catch.hpp>
-#include <chrono>
-#include <thread>
 
 #include "host/ledger.hpp"
 #include "host/run_lock.hpp"
@@ -247,13 +245,7 @@ TEST_CASE("host pause and cancel of a run a process works on record the request"
     CHECK(run_column(db, id, "status") == "paused");
     CHECK(run_column(db, id, "stop_request") == "cancel");
     owner.reset();
-    // Its session releases the lock a moment after its connection closes.
-    for (int i = 0; i < 50 && value(db,
-                                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                                    "AND database = (SELECT oid FROM pg_database WHERE datname = "
-                                    "current_database())") != "0";
-         ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    REQUIRE(advisory_locks_held(db) == "0");
     // Once nobody is left, a cancel ends it.
     CHECK(run_host({"cancel", id, "--db", db}).exit_code == 0);
     CHECK(run_column(db, id, "status") == "cancelled");
