@@ -27,6 +27,8 @@ class AuditFile {
   void publish();
   // Forgets what is spooled (the transaction rolled back).
   void discard();
+  // Whether there is a file at all.
+  bool active() const { return !m_path.empty(); }
 
  private:
   std::string m_path, m_run_id, m_recipe, m_mode;

@@ -7,7 +7,9 @@
 // connection is re-opened. Then it claims the next chunk, until none is left.
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -19,7 +21,47 @@
 
 namespace host {
 
+class Database;
+class Ledger;
 class Throttle;
+
+// A batch written on the worker's second connection beside the batch before it,
+// which the session's writer writes. It records its progress in the chunk's row
+// only once the one before has committed, so that batches commit in order; the
+// one before leaves the next renewal of the lease (which locks that row) to the
+// worker's thread, and lends the session's connection on to it, so that the
+// recipe's calls meanwhile wait until both have committed (Database::lend).
+struct PairedBatch {
+  struct FirstEnd {
+    bool renew_later = false;  // a second batch was posted: it records progress next
+    bool lent_on = false;      // it has the session's connection now
+  };
+  // The writer of the batch before, done with the connection.
+  FirstEnd first_ended();
+  // The same after a failure: nothing is lent on.
+  void first_failed();
+  // The worker's thread, before posting the second: false once the first has ended.
+  bool post_second();
+  // The second's writer, done: gives the session's connection back if lent on.
+  void second_ended(Database& lent, bool failed);
+  // Waits for the second's writer (if posted); what it threw goes to `failure`.
+  void wait_written(std::exception_ptr& failure);
+
+  std::shared_future<void> first_committed;  // throws if the batch before did not commit
+  bool posted = false;                        // the worker's thread's
+  // The second's, read once wait_written() has returned.
+  RecipeSession::BatchOutput output;
+  RecipeSession::Counters after_each;  // the session's counters once `each` ran over it
+  RecipeSession::Counters added;
+  Chunk updated;
+  bool committed = false;  // false, with nothing thrown: the lease went to another worker
+  std::future<void> written;
+
+ private:
+  std::mutex m_mutex;
+  bool m_first_ended = false, m_second_posted = false, m_second_ended = false;
+  bool m_lent_on = false;
+};
 
 // What the workers of one process share.
 struct WorkerShared {
@@ -61,6 +103,7 @@ class BatchWorker {
   // Batches of `chunk` one after the other, each written on a thread of its own
   // while `each` already runs over the next; `before` follows what commits.
   Attempt attempt_overlapped(Chunk& chunk, RecipeSession::Counters& before);
+
   struct ScannedBatch {
     pqxx::result rows;
     std::size_t count = 0;
@@ -74,6 +117,19 @@ class BatchWorker {
   ScannedBatch scan_batch(const Chunk& chunk, const Params& after, long long wanted,
                           Database* database = nullptr);
   void show_range(const ScannedBatch& batch);
+  // Whether `second`, read and run while the batch before it is written, may be
+  // written at once beside it (PairedBatch): not the chunk's last, its writes all
+  // patches of its own rows, no module loaded late, the second connection open.
+  bool pairable(const ScannedBatch& second, const Chunk& chunk, std::size_t modules_before);
+  // Takes the session's output (of `second`) and writes it on the second
+  // connection; `first` and `first_after_each` are the batch before's chunk and
+  // counters, final once it has committed; `lent` is the session's connection.
+  void write_beside(PairedBatch& pair, const ScannedBatch& second, const Chunk& first,
+                    const RecipeSession::Counters& first_after_each, Database& lent);
+  // The second connection for pairs, opened when first needed; false if it
+  // cannot be (the batch is then written alone).
+  bool pair_connection_ready();
+  void forget_pair_connection();
   // Whether the next batch may be read before the one before it is written: true
   // when writing a batch's own rows changes nothing else (no triggers, rules or
   // cascading foreign keys on the source table).
@@ -110,6 +166,13 @@ class BatchWorker {
   bool m_overlap = false;
   bool m_scan_aside = false;  // source_has_no_row_security()
   std::unique_ptr<WriterThread> m_writer;  // when m_overlap
+  // Batches written in pairs (attempt_overlapped): the second connection's
+  // ledger and lease keeper, and its writer (declared last: it stops first).
+  bool m_pairs = false;
+  std::unique_ptr<Database> m_pair_database;
+  std::unique_ptr<Ledger> m_pair_ledger;
+  std::unique_ptr<ChunkLeases> m_pair_leases;
+  std::unique_ptr<WriterThread> m_pair_writer;
   std::size_t m_modules_recorded = 0;  // modules whose hashes the run's row holds
   // The key range of the batch last tried, for the message when tries run out.
   Params m_range_from, m_range_to;

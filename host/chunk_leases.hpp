@@ -4,7 +4,9 @@
 // of the ledger's chunks table claimed with FOR UPDATE SKIP LOCKED; each batch
 // renews it first thing in its own transaction, which also locks the row until
 // the batch commits, so no other worker can take the chunk mid-batch, and a
-// worker whose lease was taken over never commits a batch of it.
+// worker whose lease was taken over never commits a batch of it. (A batch
+// written beside the one before renews nothing: it records its progress once
+// that one has committed, and commits only if the lease is still its worker's.)
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -62,8 +64,12 @@ class ChunkLeases {
   // was lost with the connection had landed, and the batch after it comes next.
   Renewal renew(Chunk& chunk);
   // Last statement of a batch's transaction: the chunk's progress and counters,
-  // and the worker's. `done` when the batch reached the chunk's end.
-  void record_batch(Chunk& chunk, const Params& after, bool done, const WorkerBatch& batch);
+  // and the worker's. `done` when the batch reached the chunk's end. False when
+  // the lease is another worker's: a batch that did not renew it first (one
+  // written beside the batch before, host/batch_worker.cpp) must not commit then.
+  bool record_batch(Chunk& chunk, const Params& after, bool done, const WorkerBatch& batch);
+  // A batch number, as renew() gives, without touching the chunk's row.
+  long long next_batch_number();
   // Shows `host status` that this worker waits on the throttle (own transaction);
   // the next recorded batch clears it.
   void mark_throttled();

@@ -477,9 +477,16 @@ RecipeSession::BatchOutput RecipeSession::take_output() {
 RecipeSession::Counters RecipeSession::write_output(BatchOutput& output, int batch,
                                                     long long& sequence,
                                                     FlushIsolation isolation) {
+  return write_output(output, batch, sequence, isolation, *m_database, *m_ledger);
+}
+
+RecipeSession::Counters RecipeSession::write_output(BatchOutput& output, int batch,
+                                                    long long& sequence,
+                                                    FlushIsolation isolation, Database& database,
+                                                    Ledger& ledger) {
   std::size_t failed_before = output.failed_rows.size();
   FlushResult flushed =
-      output.writes.flush(*m_database, *m_ledger, m_context.run_id, batch, sequence,
+      output.writes.flush(database, ledger, m_context.run_id, batch, sequence,
                           m_recipe.skip_failed_rows ? &output.failed_rows : nullptr, isolation);
   Counters written;
   written.stats.patched = flushed.patched;
@@ -488,8 +495,8 @@ RecipeSession::Counters RecipeSession::write_output(BatchOutput& output, int bat
   written.stats.errors = static_cast<long long>(output.failed_rows.size() - failed_before);
   written.protected_by_column = flushed.protected_by_column;
   crash_point("batch_flushed");
-  record_events(sequence, output.reviews, output.audit);
-  m_ledger->record_failed_rows(m_context.run_id, sequence, output.failed_rows);
+  record_events(sequence, output.reviews, output.audit, ledger);
+  ledger.record_failed_rows(m_context.run_id, sequence, output.failed_rows);
   return written;
 }
 
@@ -498,15 +505,15 @@ void RecipeSession::add_written(const Counters& written) {
 }
 
 void RecipeSession::record_events(long long& sequence) {
-  record_events(sequence, m_context.reviews, m_context.audit);
+  record_events(sequence, m_context.reviews, m_context.audit, *m_ledger);
   m_context.reviews.clear();
   m_context.audit.clear();
 }
 
 void RecipeSession::record_events(long long& sequence, const std::vector<ReviewItem>& reviews,
-                                  const std::vector<AuditEvent>& audit) {
-  m_ledger->record_reviews(m_context.run_id, sequence, reviews);
-  m_ledger->record_audit(m_context.run_id, sequence, audit);
+                                  const std::vector<AuditEvent>& audit, Ledger& ledger) {
+  ledger.record_reviews(m_context.run_id, sequence, reviews);
+  ledger.record_audit(m_context.run_id, sequence, audit);
   if (m_audit_file) m_audit_file->stage(audit);
 }
 

@@ -87,6 +87,10 @@ class RecipeSession {
   BatchOutput take_output();
   Counters write_output(BatchOutput& output, int batch, long long& sequence,
                         FlushIsolation isolation);
+  // The same through another connection and its ledger (a batch written while the
+  // one before is still being written on the session's): no audit file.
+  Counters write_output(BatchOutput& output, int batch, long long& sequence,
+                        FlushIsolation isolation, Database& database, Ledger& ledger);
   void add_written(const Counters& written);
   void run_verify();
   // Moves the review items and audit events gathered since the last call to the
@@ -126,9 +130,9 @@ class RecipeSession {
   void refuse_protected_target(const TableInfo& table) const;
   void resume(RowTask& task, int arguments);
   void answer_pending(std::vector<RowTask>& tasks);
-  // To the ledger and the audit file's spool, numbered from `sequence`.
+  // To `ledger` and the audit file's spool, numbered from `sequence`.
   void record_events(long long& sequence, const std::vector<ReviewItem>& reviews,
-                     const std::vector<AuditEvent>& audit);
+                     const std::vector<AuditEvent>& audit, Ledger& ledger);
   // Whether `request` may be answered on a connection of its own while the batch
   // before is being written on the session's (Database::lend): a plain table the
   // run neither scans nor writes, not in the source's partition or inheritance tree,

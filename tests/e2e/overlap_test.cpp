@@ -71,6 +71,44 @@ TEST_CASE("overlap: a read() sees what the batch before wrote, as batch after ba
   CHECK(value(db, "SELECT count(*) FROM chain WHERE value IS NOT NULL") == "1");
 }
 
+// Two batches are written at once, the second on another connection
+// (host/batch_worker.cpp, PairedBatch), while `each` runs over a third. Every
+// batch fills its first row, slowly (a CHECK that sleeps on a value); the
+// batches that read nothing come second in a pair, and the third batch reads the
+// row the second filled before the second has committed: the read must wait for
+// that commit, as it would batch after batch, and never see the row empty.
+TEST_CASE("overlap: a read() waits for the batch written beside the one before",
+          "[overlap][e2e]") {
+  auto db = fresh_database();
+  // 10 batches of 10 rows, in chunks of 5 batches.
+  sql(db,
+      "CREATE FUNCTION slow_when_set(v text) RETURNS boolean LANGUAGE sql AS "
+      "$$SELECT v IS NULL OR pg_sleep(0.2) IS NOT NULL$$; "
+      "CREATE TABLE chain (id int PRIMARY KEY, value text CHECK (slow_when_set(value))); "
+      "INSERT INTO chain SELECT g, NULL FROM generate_series(1, 100) g");
+  auto recipe = recipe_file("overlap_pairs", R"lua(
+return {
+  name = "pairs", table = "chain", commit = "batch", batch_size = 10,
+  writes = { chain = { "value" } },
+  each = function(row)
+    if row.id % 10 ~= 1 then return end
+    local batch = math.floor(row.id / 10)
+    if batch == 0 then return patch_if_empty(row, "value", "first") end
+    if batch % 2 == 1 then return patch_if_empty(row, "value", "plain") end
+    local before = read("chain", { id = row.id - 10 })
+    patch_if_empty(row, "value", before.value and "after " .. before.value or "stale")
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.stat("patched") == 10);
+  CHECK(value(db, "SELECT string_agg(id || '=' || value, ',' ORDER BY id) FROM chain") ==
+        "1=first,11=plain,21=after plain,31=plain,41=after plain,51=plain,61=after plain,"
+        "71=plain,81=after plain,91=plain");
+}
+
 TEST_CASE("overlap: a read() through a view of the table being written waits for the batch before",
           "[overlap][e2e]") {
   auto db = fresh_database();
