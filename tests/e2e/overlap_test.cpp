@@ -109,6 +109,43 @@ return {
         "71=plain,81=after plain,91=plain");
 }
 
+// The batch written beside the one before (PairedBatch) writes a value the
+// database refuses: the run ends as batch after batch would, with the batch
+// before committed, the refused one rolled back and named, and nothing after.
+TEST_CASE("overlap: a value refused in the batch written beside the one before ends the run",
+          "[overlap][e2e]") {
+  auto db = fresh_database();
+  // The first batch's writes take long, so that the second is written beside it.
+  sql(db,
+      "CREATE FUNCTION slow_when_first(id int) RETURNS boolean LANGUAGE sql AS "
+      "$$SELECT id > 10 OR pg_sleep(0.1) IS NOT NULL$$; "
+      "CREATE TABLE t (id int PRIMARY KEY, n int, CHECK (n IS NULL OR slow_when_first(id)), "
+      "CHECK (n < 100)); "
+      "INSERT INTO t SELECT g, NULL FROM generate_series(1, 50) g");
+  auto recipe = recipe_file("overlap_pair_refused", R"lua(
+return {
+  name = "pair-refused", table = "t", commit = "batch", batch_size = 10,
+  writes = { t = { "n" } },
+  each = function(row)
+    patch_if_empty(row, "n", row.id == 15 and 500 or row.id)
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK(mentions(run.output, "overlap_pair_refused.lua:6"));
+  CHECK(mentions(run.output, "id=15"));
+  CHECK(value(db, "SELECT count(*) || ' ' || max(id) FROM t WHERE n IS NOT NULL") == "10 10");
+  CHECK(value(db,
+              "SELECT sum(cardinality(new_values)) FROM host_ledger.changes WHERE run_id = '" +
+                  run.run_id + "'") == "10");
+  auto reverted = run_host({"revert", run.run_id, "--db", db});
+  INFO(reverted.output);
+  REQUIRE(reverted.exit_code == 0);
+  CHECK(value(db, "SELECT count(*) FROM t WHERE n IS NOT NULL") == "0");
+}
+
 TEST_CASE("overlap: a read() through a view of the table being written waits for the batch before",
           "[overlap][e2e]") {
   auto db = fresh_database();
