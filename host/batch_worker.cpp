@@ -108,7 +108,8 @@ void BatchWorker::run() {
   if (m_overlap) m_writer = std::make_unique<WriterThread>();
   // Pairs need the next batch read aside; the audit file's spool takes one
   // batch's events at a time.
-  m_pairs = m_scan_aside && !(m_session->audit_file() && m_session->audit_file()->active());
+  m_pairs = m_scan_aside && !(m_session->audit_file() && m_session->audit_file()->active()) &&
+            source_batches_never_wait_on_each_other();
   if (m_pairs) m_pair_writer = std::make_unique<WriterThread>();
   int lost = 0;  // connections lost in a row between chunks
   while (!should_stop()) {
@@ -378,6 +379,24 @@ bool BatchWorker::source_writes_stay_in_row() {
       "AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid IN "
       "(SELECT relid FROM tree) AND confupdtype NOT IN ('a', 'r'))",
       {m_session->source()->oid});
+  return !rows.empty() && std::string(rows[0][0].c_str()) == "t";
+}
+
+bool BatchWorker::source_batches_never_wait_on_each_other() {
+  const TableInfo& source = *m_session->source();
+  const auto& allowed = m_session->context().allowed_writes;
+  Params columns;
+  auto found = allowed.find(source.qualified_name);
+  if (found != allowed.end()) columns.assign(found->second.begin(), found->second.end());
+  auto rows = m_session->database().exec(
+      "WITH tree AS (SELECT $1::oid AS relid UNION SELECT relid FROM pg_partition_tree($1::oid)) "
+      "SELECT NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid IN (SELECT relid FROM tree) "
+      "AND (i.indisunique OR i.indisexclusion) AND (i.indexprs IS NOT NULL OR i.indpred IS NOT "
+      "NULL OR '*' = ANY ($2::text[]) OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = "
+      "i.indrelid AND a.attnum = ANY (i.indkey) AND a.attname = ANY ($2::text[])))) "
+      "AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid IN (SELECT relid FROM tree) "
+      "AND condeferrable)",
+      {source.oid, array_literal(columns)});
   return !rows.empty() && std::string(rows[0][0].c_str()) == "t";
 }
 
@@ -739,14 +758,21 @@ bool BatchWorker::pair_connection_ready() {
   if (m_pair_database) return true;
   try {
     m_pair_database = m_session->database().another();
+    // Its batch records progress in rows the batch before changed after its
+    // snapshot was taken: under REPEATABLE READ every pair would fail.
+    m_pair_database->configure(
+        "SELECT set_config('default_transaction_isolation', 'read committed', false)", {});
     m_pair_ledger = std::make_unique<Ledger>(*m_pair_database, m_session->ledger().schema());
     m_pair_leases =
         std::make_unique<ChunkLeases>(*m_pair_database, *m_pair_ledger, m_shared.run_id, m_id,
                                       m_shared.options->operating.lease_seconds);
     return true;
   } catch (const std::exception& e) {
-    spdlog::debug("worker {}: no second connection for pairs of batches: {}", m_id, e.what());
+    // Not tried again for every batch: near max_connections each try would fail.
+    spdlog::warn("worker {}: batches are written one at a time: no third connection: {}", m_id,
+                 e.what());
     forget_pair_connection();
+    m_pairs = false;
     return false;
   }
 }

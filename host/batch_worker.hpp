@@ -138,6 +138,12 @@ class BatchWorker {
   // batch before is written on the first: when no row security policy (which may
   // read what that batch writes) decides which of the source's rows are seen.
   bool source_has_no_row_security();
+  // Whether two batches of the source's rows, written at once by two transactions,
+  // never wait for each other: no unique or exclusion index takes in a column the
+  // recipe may write (the batch written beside the one before could write a value
+  // first and make that one wait for it, while it waits for that one to commit),
+  // and no constraint waits for the commit (DEFERRABLE).
+  bool source_batches_never_wait_on_each_other();
   void record_modules(const nlohmann::json& modules);
   // The modules loaded since the run's row last recorded them, if any.
   FlushIsolation flush_isolation() const;

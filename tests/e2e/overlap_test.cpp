@@ -146,6 +146,67 @@ return {
   CHECK(value(db, "SELECT count(*) FROM t WHERE n IS NOT NULL") == "0");
 }
 
+// A unique index over a written column: the batch written beside the one before
+// could write a value first and make that one wait for it, while it waits for
+// that one to commit (a cycle only the lock timeout would end, try after try).
+// Such a table's batches are written one after the other: the duplicate is
+// refused at once, as batch after batch.
+TEST_CASE("overlap: batches of a table with a unique written column are not written in pairs",
+          "[overlap][e2e]") {
+  auto db = fresh_database();
+  // The first batch's writes take long, its duplicate comes last in it.
+  sql(db,
+      "CREATE FUNCTION slow_when_first(id int) RETURNS boolean LANGUAGE sql AS "
+      "$$SELECT id > 10 OR pg_sleep(0.05) IS NOT NULL$$; "
+      "CREATE TABLE t (id int PRIMARY KEY, code text UNIQUE, "
+      "CHECK (code IS NULL OR slow_when_first(id))); "
+      "INSERT INTO t SELECT g, NULL FROM generate_series(1, 50) g");
+  auto recipe = recipe_file("overlap_unique", R"lua(
+return {
+  name = "unique-code", table = "t", commit = "batch", batch_size = 10,
+  writes = { t = { "code" } },
+  each = function(row)
+    patch_if_empty(row, "code", (row.id == 10 or row.id == 11) and "same" or "c" .. row.id)
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe, {"--lock-timeout", "3000"});
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK(mentions(run.output, "id=11"));
+  CHECK(!mentions(run.output, "55P03"));
+  CHECK(value(db, "SELECT count(*) || ' ' || max(id) FROM t WHERE code IS NOT NULL") == "10 10");
+}
+
+// The batch written beside the one before records its progress in the chunk's
+// row, which that one changed after the second's snapshot was taken: its
+// connection works in READ COMMITTED whatever the database's default.
+TEST_CASE("overlap: pairs of batches under a default of REPEATABLE READ", "[overlap][e2e]") {
+  auto db = fresh_database();
+  sql(db,
+      "CREATE FUNCTION slow_when_set(v text) RETURNS boolean LANGUAGE sql AS "
+      "$$SELECT v IS NULL OR pg_sleep(0.05) IS NOT NULL$$; "
+      "CREATE TABLE t (id int PRIMARY KEY, v text CHECK (slow_when_set(v))); "
+      "INSERT INTO t SELECT g, NULL FROM generate_series(1, 50) g");
+  sql(db, "DO $$BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = "
+          "''repeatable read''', current_database()); END$$");
+  auto recipe = recipe_file("overlap_repeatable_read", R"lua(
+return {
+  name = "repeatable-read", table = "t", commit = "batch", batch_size = 10,
+  writes = { t = { "v" } },
+  each = function(row)
+    if row.id % 10 == 1 then patch_if_empty(row, "v", "x" .. row.id) end
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe);
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(!mentions(run.output, "40001"));
+  CHECK(run.stat("patched") == 5);
+  CHECK(value(db, "SELECT string_agg(v, ',' ORDER BY id) FROM t") == "x1,x11,x21,x31,x41");
+}
+
 TEST_CASE("overlap: a read() through a view of the table being written waits for the batch before",
           "[overlap][e2e]") {
   auto db = fresh_database();
