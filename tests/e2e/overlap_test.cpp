@@ -46,6 +46,13 @@ void check_chain_variant(const std::string& db, const std::string& stem,
   CHECK(run.stat("patched") == 49);
 }
 
+// A CHECK that makes the write of a row take `seconds`: the tests of pairs of
+// batches (PairedBatch) make a batch's writes slow, so that the next batch is
+// ready before they are done and is written beside them.
+const char* const k_slow_pass =
+    "CREATE FUNCTION slow_pass(seconds float8) RETURNS boolean LANGUAGE sql AS "
+    "$$SELECT pg_sleep(seconds) IS NOT NULL$$; ";
+
 }  // namespace
 
 TEST_CASE("overlap: a read() sees what the batch before wrote, as batch after batch would",
@@ -81,11 +88,10 @@ TEST_CASE("overlap: a read() waits for the batch written beside the one before",
           "[overlap][e2e]") {
   auto db = fresh_database();
   // 10 batches of 10 rows, in chunks of 5 batches.
-  sql(db,
-      "CREATE FUNCTION slow_when_set(v text) RETURNS boolean LANGUAGE sql AS "
-      "$$SELECT v IS NULL OR pg_sleep(0.2) IS NOT NULL$$; "
-      "CREATE TABLE chain (id int PRIMARY KEY, value text CHECK (slow_when_set(value))); "
-      "INSERT INTO chain SELECT g, NULL FROM generate_series(1, 100) g");
+  sql(db, std::string(k_slow_pass) +
+              "CREATE TABLE chain (id int PRIMARY KEY, value text "
+              "CHECK (value IS NULL OR slow_pass(0.2))); "
+              "INSERT INTO chain SELECT g, NULL FROM generate_series(1, 100) g");
   auto recipe = recipe_file("overlap_pairs", R"lua(
 return {
   name = "pairs", table = "chain", commit = "batch", batch_size = 10,
@@ -116,12 +122,10 @@ TEST_CASE("overlap: a value refused in the batch written beside the one before e
           "[overlap][e2e]") {
   auto db = fresh_database();
   // The first batch's writes take long, so that the second is written beside it.
-  sql(db,
-      "CREATE FUNCTION slow_when_first(id int) RETURNS boolean LANGUAGE sql AS "
-      "$$SELECT id > 10 OR pg_sleep(0.1) IS NOT NULL$$; "
-      "CREATE TABLE t (id int PRIMARY KEY, n int, CHECK (n IS NULL OR slow_when_first(id)), "
-      "CHECK (n < 100)); "
-      "INSERT INTO t SELECT g, NULL FROM generate_series(1, 50) g");
+  sql(db, std::string(k_slow_pass) +
+              "CREATE TABLE t (id int PRIMARY KEY, n int, "
+              "CHECK (n IS NULL OR id > 10 OR slow_pass(0.1)), CHECK (n < 100)); "
+              "INSERT INTO t SELECT g, NULL FROM generate_series(1, 50) g");
   auto recipe = recipe_file("overlap_pair_refused", R"lua(
 return {
   name = "pair-refused", table = "t", commit = "batch", batch_size = 10,
@@ -155,12 +159,10 @@ TEST_CASE("overlap: batches of a table with a unique written column are not writ
           "[overlap][e2e]") {
   auto db = fresh_database();
   // The first batch's writes take long, its duplicate comes last in it.
-  sql(db,
-      "CREATE FUNCTION slow_when_first(id int) RETURNS boolean LANGUAGE sql AS "
-      "$$SELECT id > 10 OR pg_sleep(0.05) IS NOT NULL$$; "
-      "CREATE TABLE t (id int PRIMARY KEY, code text UNIQUE, "
-      "CHECK (code IS NULL OR slow_when_first(id))); "
-      "INSERT INTO t SELECT g, NULL FROM generate_series(1, 50) g");
+  sql(db, std::string(k_slow_pass) +
+              "CREATE TABLE t (id int PRIMARY KEY, code text UNIQUE, "
+              "CHECK (code IS NULL OR id > 10 OR slow_pass(0.05))); "
+              "INSERT INTO t SELECT g, NULL FROM generate_series(1, 50) g");
   auto recipe = recipe_file("overlap_unique", R"lua(
 return {
   name = "unique-code", table = "t", commit = "batch", batch_size = 10,
@@ -183,11 +185,9 @@ return {
 // connection works in READ COMMITTED whatever the database's default.
 TEST_CASE("overlap: pairs of batches under a default of REPEATABLE READ", "[overlap][e2e]") {
   auto db = fresh_database();
-  sql(db,
-      "CREATE FUNCTION slow_when_set(v text) RETURNS boolean LANGUAGE sql AS "
-      "$$SELECT v IS NULL OR pg_sleep(0.05) IS NOT NULL$$; "
-      "CREATE TABLE t (id int PRIMARY KEY, v text CHECK (slow_when_set(v))); "
-      "INSERT INTO t SELECT g, NULL FROM generate_series(1, 50) g");
+  sql(db, std::string(k_slow_pass) +
+              "CREATE TABLE t (id int PRIMARY KEY, v text CHECK (v IS NULL OR slow_pass(0.05))); "
+              "INSERT INTO t SELECT g, NULL FROM generate_series(1, 50) g");
   sql(db, "DO $$BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = "
           "''repeatable read''', current_database()); END$$");
   auto recipe = recipe_file("overlap_repeatable_read", R"lua(
