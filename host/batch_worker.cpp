@@ -420,10 +420,11 @@ bool BatchWorker::source_has_no_row_security() {
 //
 // The next batch is written at once too, beside the one in hand, when `each` is
 // done with it before the writer is done with the one in hand (its `each` read
-// nothing that batch writes, then): on the second connection, by a writer of its
-// own, while this thread runs `each` over the batch after it. See PairedBatch.
-// One writer backend a batch leaves a core idle a third of the time; a 1M-row
-// run of the benchmark's recipe pairs 2 batches in 5 (chunks of 5 batches).
+// nothing that batch writes, then): on a connection of its own, by a writer of
+// its own, while this thread runs `each` over the batch after it. See PairedBatch.
+// One writer backend at a time left a core idle a third of the run; a 1M-row run
+// of the benchmark's recipe writes 4 batches in 5 in pairs (a chunk's last batch,
+// which claims the next chunk, is written alone).
 BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
                                                      RecipeSession::Counters& before) {
   RecipeSession& session = *m_session;
