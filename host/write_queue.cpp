@@ -456,9 +456,11 @@ class Sender {
             ") RETURNING ARRAY[" + snapshot_keys.returning_keys + "] AS row_key" +
             returned + ")";
     }
-    bool all_shared_meta = std::all_of(shared_meta.begin(), shared_meta.end(),
-                                       [](const std::optional<int>& m) { return m.has_value(); });
-    if (!all_shared_meta) {
+    // Columns with one ledger row per batch (one (confidence, reason) for all cells).
+    std::size_t sharing = static_cast<std::size_t>(
+        std::count_if(shared_meta.begin(), shared_meta.end(),
+                      [](const std::optional<int>& m) { return m.has_value(); }));
+    if (sharing < columns.size()) {
       Params meta_ids, confidences, reasons;
       for (std::size_t m = 0; m < metas.size(); ++m) {
         meta_ids.push_back(std::to_string(m));
@@ -480,9 +482,6 @@ class Sender {
     // batch: its old and new values are aggregated in the order the statement
     // returned the rows, as the shared keys are; grouped per (confidence, reason),
     // they may be aggregated in another order.
-    std::size_t sharing = static_cast<std::size_t>(
-        std::count_if(shared_meta.begin(), shared_meta.end(),
-                      [](const std::optional<int>& m) { return m.has_value(); }));
     if (sharing > 1)
       sql += ", batch_keys AS (SELECT to_jsonb(array_agg(row_key)) AS k, count(*) AS n FROM upd)";
     std::string counts;
