@@ -58,6 +58,21 @@ void count_written(Chunk& chunk, const RecipeSession::Counters& added) {
     if (n) chunk.protected_by_column[where] += n;
 }
 
+// The COMMIT of a batch whose progress is recorded, `committed` set once it is
+// confirmed, with the points a crash or a lost result is injected at
+// (host/crash_point.hpp).
+void commit_recorded_batch(Database& database, bool& committed, bool then_begin = false) {
+  crash_point("batch_checkpointed");
+  if (then_begin)
+    database.commit_and_begin();
+  else
+    database.commit();
+  if (fail_point("batch_commit_unconfirmed"))
+    throw DatabaseUnreachable("lost the connection to the database (HOST_FAIL_AT)");
+  committed = true;
+  crash_point("batch_committed");
+}
+
 std::string host_name() {
   char name[256] = {};
   if (gethostname(name, sizeof name - 1) != 0) return "localhost";
@@ -318,15 +333,7 @@ void BatchWorker::checkpoint_and_commit(Chunk& updated, const Params& last, bool
                                         bool& committed, bool then_begin) {
   m_leases->record_batch(updated, last, done, progress);
   if (modules) record_modules(*modules);
-  crash_point("batch_checkpointed");
-  if (then_begin)
-    m_session->database().commit_and_begin();
-  else
-    m_session->database().commit();
-  if (fail_point("batch_commit_unconfirmed"))
-    throw DatabaseUnreachable("lost the connection to the database (HOST_FAIL_AT)");
-  committed = true;
-  crash_point("batch_committed");
+  commit_recorded_batch(m_session->database(), committed, then_begin);
   if (m_session->audit_file()) m_session->audit_file()->publish();
 }
 
@@ -723,7 +730,7 @@ void BatchWorker::write_beside(PairedBatch& pair, const ScannedBatch& second, co
     Database& database = *m_pair_database;
     try {
       database.begin();
-      long long number = m_pair_leases->next_batch_number();
+      long long number = m_pair_ledger->next_batch_number();
       long long sequence = number * k_sequences_per_batch;
       pair.added = m_session->write_output(pair.output, static_cast<int>(number % INT_MAX),
                                            sequence, flush_isolation(), database,
@@ -731,16 +738,10 @@ void BatchWorker::write_beside(PairedBatch& pair, const ScannedBatch& second, co
       pair.first_committed.get();
       pair.updated = with_share(first, first_after_each, pair.after_each);
       count_written(pair.updated, pair.added);
-      if (m_pair_leases->record_batch(pair.updated, last, false, progress)) {
-        crash_point("batch_checkpointed");
-        database.commit();
-        if (fail_point("batch_commit_unconfirmed"))
-          throw DatabaseUnreachable("lost the connection to the database (HOST_FAIL_AT)");
-        pair.committed = true;
-        crash_point("batch_committed");
-      } else {
+      if (m_pair_leases->record_batch(pair.updated, last, false, progress))
+        commit_recorded_batch(database, pair.committed);
+      else
         database.rollback();
-      }
     } catch (...) {
       try {
         if (database.in_transaction()) database.rollback();

@@ -120,12 +120,6 @@ Renewal ChunkLeases::renew(Chunk& chunk) {
   return renewal;
 }
 
-long long ChunkLeases::next_batch_number() {
-  return m_database.exec_prepared("SELECT nextval('" + m_ledger.table("batch_numbers") + "')",
-                                  {})[0][0]
-      .as<long long>();
-}
-
 bool ChunkLeases::record_batch(Chunk& chunk, const Params& after, bool done,
                                const WorkerBatch& batch) {
   chunk.after = after;

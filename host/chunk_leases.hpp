@@ -68,8 +68,6 @@ class ChunkLeases {
   // the lease is another worker's: a batch that did not renew it first (one
   // written beside the batch before, host/batch_worker.cpp) must not commit then.
   bool record_batch(Chunk& chunk, const Params& after, bool done, const WorkerBatch& batch);
-  // A batch number, as renew() gives, without touching the chunk's row.
-  long long next_batch_number();
   // Shows `host status` that this worker waits on the throttle (own transaction);
   // the next recorded batch clears it.
   void mark_throttled();

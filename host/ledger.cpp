@@ -317,6 +317,11 @@ void Ledger::record_audit(const std::string& run_id, long long& sequence,
   sequence += static_cast<long long>(events.size());
 }
 
+long long Ledger::next_batch_number() {
+  return m_database.exec_prepared("SELECT nextval('" + table("batch_numbers") + "')", {})[0][0]
+      .as<long long>();
+}
+
 void Ledger::record_failed_rows(const std::string& run_id, long long& sequence,
                                 const std::vector<FailedRow>& rows) {
   if (rows.empty()) return;

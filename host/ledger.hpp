@@ -60,6 +60,10 @@ class Ledger {
                       const std::vector<ReviewItem>& items);
   void record_audit(const std::string& run_id, long long& sequence,
                     const std::vector<AuditEvent>& events);
+  // A batch number, unique in the ledger, for what is numbered outside a chunk's
+  // renewal (which draws its own): a batch written beside the one before, verify's
+  // review items and audit events.
+  long long next_batch_number();
   void record_failed_rows(const std::string& run_id, long long& sequence,
                           const std::vector<FailedRow>& rows);
 

@@ -553,10 +553,7 @@ RunOutcome Run::finish() {
   if (m_chunked) {
     gather_chunk_totals();
     // Verify's review items and audit events get ledger numbers of their own.
-    m_sequence = database()
-                     .exec("SELECT nextval('" + ledger().table("batch_numbers") + "')")[0][0]
-                     .as<long long>() *
-                 k_sequences_per_batch;
+    m_sequence = ledger().next_batch_number() * k_sequences_per_batch;
     context().stats = m_totals.stats;
     context().protected_by_column = m_totals.protected_by_column;
   }
