@@ -1,7 +1,8 @@
 // End to end: the chunks a batch run plans. Each is five batches of rows, the
 // last one what is left, their estimates add up to the rows there are, and a key
 // space longer than one planning statement's window is planned without a gap or
-// an overlap, for one key column and for two.
+// an overlap, for one key column and for two, whether the boundaries are found by
+// steps through the key's index, by windows of numbered rows, or by both.
 #include <catch2/catch.hpp>
 
 #include "tests/e2e/e2e_helpers.hpp"
@@ -37,19 +38,28 @@ CREATE TABLE t (a int, b text, v text, PRIMARY KEY (a, b));
 INSERT INTO t SELECT g % 7, 'k' || g, NULL FROM generate_series(1, 12345) g;
 )sql");
   }
-  auto run = run_recipe(db, recipe_file("plan", k_recipe));
-  INFO(run.output);
-  REQUIRE(run.exit_code == 0);
-  CHECK(run.stat("patched") == 12345);
-  std::string chunks = "host_ledger.chunks WHERE run_id = '" + run.run_id + "'";
-  CHECK(value(db, "SELECT count(*) FROM " + chunks) == "247");
-  CHECK(value(db, "SELECT sum(rows_estimate) FROM " + chunks) == "12345");
-  CHECK(value(db, "SELECT count(*) FROM " + chunks + " AND rows_estimate = 50") == "246");
-  CHECK(value(db, "SELECT rows_estimate FROM " + chunks + " ORDER BY chunk DESC LIMIT 1") ==
-        "45");
-  // Each chunk starts where the one before ends.
-  CHECK(value(db, "SELECT count(*) FROM (SELECT lower_key, lag(upper_key) OVER (ORDER BY chunk) "
-                  "AS before, chunk FROM " + chunks + ") s WHERE chunk > 1 AND "
-                  "lower_key IS DISTINCT FROM before") == "0");
-  CHECK(value(db, "SELECT count(*) FROM " + chunks + " AND done AND batches = 5") == "247");
+  std::vector<std::vector<std::string>> environments = {{}};
+#ifdef HOST_FAULT_INJECTION
+  // The third step counts as slow: windows plan the rest.
+  environments.push_back({"HOST_FAIL_AT=slow_chunk_plan_step:3"});
+#endif
+  for (const auto& environment : environments) {
+    INFO((environment.empty() ? "steps" : environment.front()));
+    sql(db, "UPDATE t SET v = NULL");
+    auto run = run_recipe(db, recipe_file("plan", k_recipe), {}, environment);
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    CHECK(run.stat("patched") == 12345);
+    std::string chunks = "host_ledger.chunks WHERE run_id = '" + run.run_id + "'";
+    CHECK(value(db, "SELECT count(*) FROM " + chunks) == "247");
+    CHECK(value(db, "SELECT sum(rows_estimate) FROM " + chunks) == "12345");
+    CHECK(value(db, "SELECT count(*) FROM " + chunks + " AND rows_estimate = 50") == "246");
+    CHECK(value(db, "SELECT rows_estimate FROM " + chunks + " ORDER BY chunk DESC LIMIT 1") ==
+          "45");
+    // Each chunk starts where the one before ends.
+    CHECK(value(db, "SELECT count(*) FROM (SELECT lower_key, lag(upper_key) OVER (ORDER BY chunk) "
+                    "AS before, chunk FROM " + chunks + ") s WHERE chunk > 1 AND "
+                    "lower_key IS DISTINCT FROM before") == "0");
+    CHECK(value(db, "SELECT count(*) FROM " + chunks + " AND done AND batches = 5") == "247");
+  }
 }

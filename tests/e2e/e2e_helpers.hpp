@@ -43,13 +43,15 @@ inline std::string run_id_in(const std::string& output) {
   return at == std::string::npos ? "" : output.substr(at + 8, 36);
 }
 
-// Runs `host COMMAND ...` with a fresh --report path (for run, resume) and --quiet.
-inline HostRun host_with_report(std::vector<std::string> args) {
+// Runs `host COMMAND ...` with a fresh --report path (for run, resume) and --quiet,
+// and extra environment entries ("K=V").
+inline HostRun host_with_report(std::vector<std::string> args,
+                                const std::vector<std::string>& environment = {}) {
   std::string report = scratch_folder() + "/report_" + next_suffix() + ".json";
   args.push_back("--report");
   args.push_back(report);
   args.push_back("--quiet");
-  auto result = run_host(args);
+  auto result = run_host(args, environment);
   HostRun run;
   run.exit_code = result.exit_code;
   run.output = result.output;
@@ -63,10 +65,11 @@ inline HostRun host_with_report(std::vector<std::string> args) {
 
 // `host run RECIPE --db CONNINFO --report R.json --quiet EXTRA...`
 inline HostRun run_recipe(const std::string& conninfo, const std::string& recipe,
-                          const std::vector<std::string>& extra = {}) {
+                          const std::vector<std::string>& extra = {},
+                          const std::vector<std::string>& environment = {}) {
   std::vector<std::string> args = {"run", recipe, "--db", conninfo};
   args.insert(args.end(), extra.begin(), extra.end());
-  return host_with_report(args);
+  return host_with_report(args, environment);
 }
 
 // Runs SQL text (several statements allowed) in autocommit.
