@@ -44,7 +44,7 @@ struct ChunkList {
   }
 };
 
-// The rows after chunks.lower up to `upper`, both ends included where given.
+// The keys after `lower` (from the start when it is empty) up to `upper`, included.
 std::string key_range(const ChunkPlanRequest& request, const Params& lower, const Params& upper,
                       Params& params) {
   const TableInfo& table = *request.table;
@@ -157,8 +157,8 @@ long long plan_chunks(Database& database, Ledger& ledger, const std::string& run
   // table: windows of rows numbered in one pass do the rest.
   bool indexed = std::find(table.unique_keys.begin(), table.unique_keys.end(), key) !=
                  table.unique_keys.end();
-  bool windows = !indexed || !plan_by_steps(database, request, upper, chunks);
-  if (windows) plan_by_windows(database, request, upper, chunks);
+  if (!indexed || !plan_by_steps(database, request, upper, chunks))
+    plan_by_windows(database, request, upper, chunks);
   if (chunks.list.empty()) return 0;
   database.exec("INSERT INTO " + ledger.table("chunks") +
                     " (run_id, chunk, lower_key, upper_key, rows_estimate) "
