@@ -430,7 +430,7 @@ bool BatchWorker::source_has_no_row_security() {
 // nothing that batch writes, then): on a connection of its own, by a writer of
 // its own, while this thread runs `each` over the batch after it. See PairedBatch.
 // One writer backend at a time left a core idle a third of the run; a 1M-row run
-// of the benchmark's recipe writes 4 batches in 5 in pairs (a chunk's last batch,
+// of the benchmark's recipe writes 9 batches in 10 in pairs (a chunk's last batch,
 // which claims the next chunk, is written alone).
 BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
                                                      RecipeSession::Counters& before) {

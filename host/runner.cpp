@@ -42,8 +42,10 @@ namespace {
 constexpr long long k_default_batch_size = 1000;
 constexpr long long k_report_list_limit = 10000;
 // A chunk is a few batches, so that workers (and joined processes) find work
-// while more than one chunk is left, whatever their number.
-constexpr long long k_batches_per_chunk = 5;
+// while more than one chunk is left, whatever their number; and as many as an
+// adaptive chunk's rows hold at the default batch size, since a chunk's last batch
+// (it claims the next chunk) is written alone, never beside the one before.
+constexpr long long k_batches_per_chunk = 20;
 // An adaptive batch may grow to this many rows inside one chunk.
 constexpr long long k_adaptive_chunk_rows = 20000;
 constexpr long long k_sequences_per_batch = 1LL << 32;

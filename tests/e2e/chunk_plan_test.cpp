@@ -1,4 +1,4 @@
-// End to end: the chunks a batch run plans. Each is five batches of rows, the
+// End to end: the chunks a batch run plans. Each is twenty batches of rows, the
 // last one what is left, their estimates add up to the rows there are, and a key
 // space longer than one planning statement's window is planned without a gap or
 // an overlap, for one key column and for two, whether the boundaries are found by
@@ -14,7 +14,7 @@ namespace {
 
 const char* const k_recipe = R"lua(
 return {
-  name = "plan", table = "t", commit = "batch", batch_size = 10,
+  name = "plan", table = "t", commit = "batch", batch_size = 3,
   writes = { t = { "v" } },
   each = function(row) patch_if_empty(row, "v", "x") end,
 }
@@ -22,10 +22,10 @@ return {
 
 }  // namespace
 
-TEST_CASE("chunk plan: five batches a chunk, the rest in the last, beyond one window",
+TEST_CASE("chunk plan: twenty batches a chunk, the rest in the last, beyond one window",
           "[e2e][workers]") {
   auto db = fresh_database();
-  // 100 chunks of 50 rows make a planning window: 12,345 rows need three.
+  // 100 chunks of 60 rows make a planning window: 12,345 rows need three.
   SECTION("one key column") {
     sql(db, R"sql(
 CREATE TABLE t (id int PRIMARY KEY, v text);
@@ -51,15 +51,16 @@ INSERT INTO t SELECT g % 7, 'k' || g, NULL FROM generate_series(1, 12345) g;
     REQUIRE(run.exit_code == 0);
     CHECK(run.stat("patched") == 12345);
     std::string chunks = "host_ledger.chunks WHERE run_id = '" + run.run_id + "'";
-    CHECK(value(db, "SELECT count(*) FROM " + chunks) == "247");
+    CHECK(value(db, "SELECT count(*) FROM " + chunks) == "206");
     CHECK(value(db, "SELECT sum(rows_estimate) FROM " + chunks) == "12345");
-    CHECK(value(db, "SELECT count(*) FROM " + chunks + " AND rows_estimate = 50") == "246");
+    CHECK(value(db, "SELECT count(*) FROM " + chunks + " AND rows_estimate = 60") == "205");
     CHECK(value(db, "SELECT rows_estimate FROM " + chunks + " ORDER BY chunk DESC LIMIT 1") ==
           "45");
     // Each chunk starts where the one before ends.
     CHECK(value(db, "SELECT count(*) FROM (SELECT lower_key, lag(upper_key) OVER (ORDER BY chunk) "
                     "AS before, chunk FROM " + chunks + ") s WHERE chunk > 1 AND "
                     "lower_key IS DISTINCT FROM before") == "0");
-    CHECK(value(db, "SELECT count(*) FROM " + chunks + " AND done AND batches = 5") == "247");
+    CHECK(value(db, "SELECT count(*) FROM " + chunks + " AND done AND batches = 20") == "205");
+    CHECK(value(db, "SELECT batches FROM " + chunks + " ORDER BY chunk DESC LIMIT 1") == "15");
   }
 }

@@ -388,7 +388,7 @@ struct KeyShape {
   const char* order;    // the ORDER BY of its rows, to compare tables
 };
 
-// Generated: 600 rows each, so that batches of 10 make a dozen chunks.
+// Generated: 600 rows each, so that batches of 5 make six chunks.
 std::vector<KeyShape> key_shapes(const std::string& collation) {
   static std::string text_key;
   text_key = "CREATE TABLE k (code text COLLATE \"" + collation +
@@ -457,10 +457,10 @@ TEST_CASE("workers: text with a collation, composite, uuid keys and a partitione
       sql(three, shape.fixture);
       const auto seed = rows(three, table);
       auto recipe = recipe_file("workers_keys", k_key_recipe);
-      auto single = run_recipe(one, recipe, {"--batch-size", "10", "--workers", "1"});
+      auto single = run_recipe(one, recipe, {"--batch-size", "5", "--workers", "1"});
       INFO(single.output);
       REQUIRE(single.exit_code == 0);
-      auto multi = run_recipe(three, recipe, {"--batch-size", "10", "--workers", "3"});
+      auto multi = run_recipe(three, recipe, {"--batch-size", "5", "--workers", "3"});
       INFO(multi.output);
       REQUIRE(multi.exit_code == 0);
       CHECK(number(three, "SELECT count(*) FROM host_ledger.chunks") > 3);
