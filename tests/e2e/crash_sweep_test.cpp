@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "tests/e2e/e2e_helpers.hpp"
 
@@ -18,13 +19,18 @@ using namespace host::testing::e2e;
 
 namespace {
 
-const char* const k_fixture = R"sql(
-CREATE TABLE items (id int PRIMARY KEY, status text, seconds int, minutes text, seen date);
-INSERT INTO items SELECT g, CASE WHEN g % 4 = 0 THEN 'human' END, NULL, (g * 1.5)::text,
-  CASE WHEN g % 5 = 0 THEN date '2024-02-29' + g END FROM generate_series(1, 20) g;
-CREATE TABLE copies (id int PRIMARY KEY, status text);
-INSERT INTO copies VALUES (8, 'kept');
-)sql";
+// The table every sweep runs on, of `rows` rows (20 unless a test needs more chunks).
+std::string fixture(int rows = 20) {
+  return "CREATE TABLE items (id int PRIMARY KEY, status text, seconds int, minutes text, "
+         "seen date);"
+         "INSERT INTO items SELECT g, CASE WHEN g % 4 = 0 THEN 'human' END, NULL, "
+         "(g * 1.5)::text, CASE WHEN g % 5 = 0 THEN date '2024-02-29' + g END "
+         "FROM generate_series(1, " +
+         std::to_string(rows) +
+         ") g;"
+         "CREATE TABLE copies (id int PRIMARY KEY, status text);"
+         "INSERT INTO copies VALUES (8, 'kept');";
+}
 
 const char* const k_recipe = R"lua(
 return {
@@ -47,10 +53,22 @@ const char* const k_tables =
     "coalesce(seen::text, '-') FROM items UNION ALL "
     "SELECT 'copies', id::text, coalesce(status, '-'), '', '' FROM copies ORDER BY 1, 2";
 
+// Two chunks of batches that overlap: twenty batches of 3 rows, then four.
+const int k_two_chunk_rows = 70;
+
 struct Expected {
+  int fixture_rows;
   std::vector<std::string> before, after;
   std::string changes;  // "cells|rows" of the ledger of an uninterrupted run
+  std::string audits;   // "events|distinct events" of an uninterrupted run
 };
+
+std::string audit_totals(const std::string& db, const std::string& run_id) {
+  return value(db,
+               "SELECT count(*) || '|' || count(DISTINCT data::text) FROM host_ledger.audit "
+               "WHERE run_id = '" +
+                   run_id + "'");
+}
 
 std::string ledger_totals(const std::string& db, const std::string& run_id) {
   return value(db,
@@ -69,19 +87,22 @@ std::string duplicate_changes(const std::string& db, const std::string& run_id) 
 }
 
 // An uninterrupted run's outcome, once per recipe text (`recipe` is a file of it).
-const Expected& expected(const char* recipe_text, const std::string& recipe) {
-  static std::map<const char*, Expected> found;
-  auto known = found.find(recipe_text);
+const Expected& expected(const char* recipe_text, const std::string& recipe,
+                         int fixture_rows = 20) {
+  static std::map<std::pair<const char*, int>, Expected> found;
+  auto known = found.find({recipe_text, fixture_rows});
   if (known != found.end()) return known->second;
   auto db = fresh_database();
-  sql(db, k_fixture);
+  sql(db, fixture(fixture_rows));
   Expected e;
+  e.fixture_rows = fixture_rows;
   e.before = rows(db, k_tables);
   auto run = run_recipe(db, recipe, {"--commit", "batch"});
   REQUIRE(run.exit_code == 0);
   e.after = rows(db, k_tables);
   e.changes = ledger_totals(db, run.run_id);
-  return found.emplace(recipe_text, std::move(e)).first->second;
+  e.audits = audit_totals(db, run.run_id);
+  return found.emplace(std::make_pair(recipe_text, fixture_rows), std::move(e)).first->second;
 }
 
 // `host resume`, again while the killed process's session is still being torn down.
@@ -108,10 +129,7 @@ void check_final_and_revert(const std::string& db, const std::string& run_id, co
   CHECK(rows(db, k_tables) == e.after);
   CHECK(ledger_totals(db, run_id) == e.changes);
   CHECK(duplicate_changes(db, run_id) == "0");
-  CHECK(value(db,
-              "SELECT count(*) || '|' || count(DISTINCT data::text) FROM host_ledger.audit "
-              "WHERE run_id = '" +
-                  run_id + "'") == "20|20");
+  CHECK(audit_totals(db, run_id) == e.audits);
   auto revert = run_host({"revert", run_id, "--db", db});
   INFO(revert.output);
   CHECK(revert.exit_code == 0);
@@ -122,9 +140,9 @@ void check_final_and_revert(const std::string& db, const std::string& run_id, co
 void kill_resume_and_check(const std::string& recipe, const std::string& point, int hit,
                            const Expected& e) {
   auto db = fresh_database();
-  sql(db, k_fixture);
-  auto killed = run_host({"run", recipe, "--db", db, "--commit", "batch", "--quiet"},
-                         {crash_at(point, hit)});
+  sql(db, fixture(e.fixture_rows));
+  auto killed =
+      run_host({"run", recipe, "--db", db, "--commit", "batch", "--quiet"}, {crash_at(point, hit)});
   INFO(killed.output);
   REQUIRE(killed.exit_code == 137);
   std::string run_id = only_run(db);
@@ -167,7 +185,7 @@ TEST_CASE("crash-point sweep: kill -9 of an atomic run leaves nothing; a re-run 
   for (const auto& [point, hit] : points) {
     DYNAMIC_SECTION(point << ":" << hit) {
       auto db = fresh_database();
-      sql(db, k_fixture);
+      sql(db, fixture());
       auto killed = run_host({"run", recipe, "--db", db, "--commit", "atomic", "--quiet"},
                              {crash_at(point, hit)});
       REQUIRE(killed.exit_code == 137);
@@ -185,7 +203,7 @@ TEST_CASE("crash-point sweep: a resume killed again and again still ends exact",
   auto recipe = recipe_file("sweep_chain", k_recipe);
   const Expected& e = expected(k_recipe, recipe);
   auto db = fresh_database();
-  sql(db, k_fixture);
+  sql(db, fixture());
   auto killed = run_host({"run", recipe, "--db", db, "--commit", "batch", "--quiet"},
                          {crash_at("batch_committed", 2)});
   REQUIRE(killed.exit_code == 137);
@@ -212,7 +230,7 @@ TEST_CASE("crash-point sweep: kill -9 of a revert undoes nothing; reverting agai
   for (const auto& [point, hit] : points) {
     DYNAMIC_SECTION(point << ":" << hit) {
       auto db = fresh_database();
-      sql(db, k_fixture);
+      sql(db, fixture());
       auto run = run_recipe(db, recipe, {"--commit", "batch"});
       REQUIRE(run.exit_code == 0);
       auto killed = run_host({"revert", run.run_id, "--db", db}, {crash_at(point, hit)});
@@ -232,7 +250,7 @@ TEST_CASE("crash-point sweep: reverting a killed run undoes its committed batche
   auto recipe = recipe_file("sweep_interrupted", k_recipe);
   const Expected& e = expected(k_recipe, recipe);
   auto db = fresh_database();
-  sql(db, k_fixture);
+  sql(db, fixture());
   auto killed = run_host({"run", recipe, "--db", db, "--commit", "batch", "--quiet"},
                          {crash_at("batch_committed", 3)});
   REQUIRE(killed.exit_code == 137);
@@ -272,14 +290,17 @@ return {
 TEST_CASE("crash-point sweep: kill -9 of a run whose batches overlap, then resume",
           "[e2e][crash]") {
   auto recipe = recipe_file("sweep_overlap", k_patch_recipe);
-  const Expected& e = expected(k_patch_recipe, recipe);
-  REQUIRE(e.changes == "51|0");
-  // 20 rows in batches of 3: chunks of 15 and 5 rows; batch 5 ends the first.
+  const Expected& e = expected(k_patch_recipe, recipe, k_two_chunk_rows);
+  REQUIRE(e.changes == "179|0");
+  REQUIRE(e.audits == "70|70");
+  // 70 rows in batches of 3: chunks of 60 and 10 rows; batch 20 ends the first.
+  // A batch read beside the one before passes batch_processed before it, so that
+  // point's 11th hit is batch 20 (19 committed) and its 12th batch 21 (20 committed).
   const std::vector<std::pair<std::string, int>> points = {
-      {"batch_processed", 2},    {"batch_processed", 5},  {"batch_processed", 6},
-      {"batch_flushed", 4},      {"batch_flushed", 5},    {"batch_flushed", 6},
-      {"batch_checkpointed", 5}, {"batch_committed", 4},  {"batch_committed", 5},
-      {"batch_committed", 6},    {"run_finishing", 1}};
+      {"batch_processed", 2},     {"batch_processed", 11}, {"batch_processed", 12},
+      {"batch_flushed", 19},      {"batch_flushed", 20},   {"batch_flushed", 21},
+      {"batch_checkpointed", 20}, {"batch_committed", 19}, {"batch_committed", 20},
+      {"batch_committed", 21},    {"run_finishing", 1}};
   for (const auto& [point, hit] : points) {
     DYNAMIC_SECTION(point << ":" << hit) { kill_resume_and_check(recipe, point, hit, e); }
   }
@@ -290,8 +311,7 @@ TEST_CASE("crash-point sweep: kill -9 of a run whose batches overlap, then resum
 // says the batch is done; the worker must go on after it, not do it again (each()
 // twice over its rows: audit events twice, its cells counted as protected and the
 // chunk's counters overwritten without them).
-TEST_CASE("a batch whose COMMIT landed but lost its connection is not done again",
-          "[e2e][crash]") {
+TEST_CASE("a batch whose COMMIT landed but lost its connection is not done again", "[e2e][crash]") {
   auto stats_of = [](const std::string& db, const std::string& run_id) {
     return value(db,
                  "SELECT sum((stats->>'patched')::int) || '|' || sum((stats->>'protected')::int) "
@@ -302,7 +322,7 @@ TEST_CASE("a batch whose COMMIT landed but lost its connection is not done again
     auto recipe = recipe_file("unconfirmed", text);
     const Expected& e = expected(text, recipe);
     auto reference_db = fresh_database();
-    sql(reference_db, k_fixture);
+    sql(reference_db, fixture());
     auto reference = run_recipe(reference_db, recipe, {"--commit", "batch"});
     REQUIRE(reference.exit_code == 0);
     const std::string reference_stats = stats_of(reference_db, reference.run_id);
@@ -313,11 +333,11 @@ TEST_CASE("a batch whose COMMIT landed but lost its connection is not done again
         DYNAMIC_SECTION((text == k_recipe ? "inserts" : "patches")
                         << (extra.empty() ? ", overlapped" : ", throttled") << ", commit " << hit) {
           auto db = fresh_database();
-          sql(db, k_fixture);
+          sql(db, fixture());
           std::vector<std::string> args = {"run", recipe, "--db", db, "--commit", "batch"};
           args.insert(args.end(), extra.begin(), extra.end());
-          auto run = run_host(args, {"HOST_FAIL_AT=batch_commit_unconfirmed:" +
-                                     std::to_string(hit)});
+          auto run =
+              run_host(args, {"HOST_FAIL_AT=batch_commit_unconfirmed:" + std::to_string(hit)});
           INFO(run.output);
           REQUIRE(run.exit_code == 0);
           // The fifth batch ends the first chunk: the retry finds the chunk done and
@@ -343,7 +363,7 @@ TEST_CASE("a run whose last COMMIT landed but lost its connection ends as succee
   for (const char* mode : {"atomic", "batch"}) {
     DYNAMIC_SECTION(mode) {
       auto db = fresh_database();
-      sql(db, k_fixture);
+      sql(db, fixture());
       std::string report = scratch_folder() + "/report_" + next_suffix() + ".json";
       auto run = run_host({"run", recipe, "--db", db, "--commit", mode, "--report", report},
                           {"HOST_FAIL_AT=run_commit_unconfirmed:1"});
