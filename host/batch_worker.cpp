@@ -190,9 +190,12 @@ void BatchWorker::work_on(Chunk& chunk) {
     long long size = split_rows > 0 ? split_size : m_batch_size;
     RecipeSession::Counters before = m_session->counters();
     auto started = std::chrono::steady_clock::now();
+    // A batch being split is tried alone.
+    bool overlapped = m_overlap && split_rows == 0;
+    // An overlapped attempt commits batch after batch until one fails: that one
+    // has been tried once then, whatever the batches before it took.
+    std::pair<int, long long> committed_at_start{chunk.number, chunk.batches};
     try {
-      // A batch being split is tried alone.
-      bool overlapped = m_overlap && split_rows == 0;
       Attempt result = overlapped ? attempt_overlapped(chunk, before) : attempt(chunk, size, before);
       if (result.outcome == Outcome::lease_lost) return;
       if (result.outcome == Outcome::stop_requested) return release();
@@ -223,6 +226,8 @@ void BatchWorker::work_on(Chunk& chunk) {
         release();  // the run's other workers may carry it on
         std::rethrow_exception(error);
       }
+      if (overlapped && committed_at_start != std::make_pair(chunk.number, chunk.batches))
+        tries = 0;
       ++tries;
       ++m_retries_unrecorded;
       ++m_shared.retries;

@@ -114,6 +114,16 @@ Database::~Database() {
   }
 }
 
+void Database::throw_refused(const std::exception& error, const std::string& sqlstate) const {
+  if (!m_connection->is_open())
+    throw DatabaseUnreachable("lost the connection to the database: " +
+                              scrub_secrets(first_line(error.what()), m_conninfo));
+  std::string message = first_line(error.what());
+  if (message.rfind("ERROR:", 0) == 0)
+    message.erase(0, message.find_first_not_of(' ', std::strlen("ERROR:")));
+  throw DatabaseError(scrub_secrets(message, m_conninfo), sqlstate);
+}
+
 template <typename Fn>
 pqxx::result Database::guarded(Fn&& fn) {
   try {
@@ -126,13 +136,16 @@ pqxx::result Database::guarded(Fn&& fn) {
     throw DatabaseUnreachable("lost the connection to the database: " +
                               scrub_secrets(first_line(e.what()), m_conninfo));
   } catch (const pqxx::sql_error& e) {
-    if (!m_connection->is_open())
-      throw DatabaseUnreachable("lost the connection to the database: " +
-                                scrub_secrets(first_line(e.what()), m_conninfo));
-    std::string message = first_line(e.what());
-    if (message.rfind("ERROR:", 0) == 0)
-      message.erase(0, message.find_first_not_of(' ', std::strlen("ERROR:")));
-    throw DatabaseError(scrub_secrets(message, m_conninfo), e.sqlstate());
+    throw_refused(e, e.sqlstate());
+  } catch (const pqxx::transaction_rollback& e) {
+    // libpqxx 6 derives these from pqxx::failure, not sql_error, and keeps no
+    // SQLSTATE for them: without this a deadlock or serialization failure left
+    // the run unclassified, and fatal, instead of being tried again.
+    std::string state = "40000";
+    if (dynamic_cast<const pqxx::serialization_failure*>(&e)) state = "40001";
+    if (dynamic_cast<const pqxx::deadlock_detected*>(&e)) state = "40P01";
+    if (dynamic_cast<const pqxx::statement_completion_unknown*>(&e)) state = "40003";
+    throw_refused(e, state);
   } catch (const pqxx::in_doubt_error& e) {
     throw DatabaseUnreachable("lost the connection during commit; the outcome is unknown: " +
                               std::string(e.what()));

@@ -93,6 +93,9 @@ class Database {
   void connect();
   template <typename Fn>
   pqxx::result guarded(Fn&& fn);
+  // A statement the server refused, as DatabaseError with `sqlstate`, or as
+  // DatabaseUnreachable when the connection went with it.
+  [[noreturn]] void throw_refused(const std::exception& error, const std::string& sqlstate) const;
 
   std::string m_conninfo;
   std::unique_ptr<pqxx::connection> m_connection;

@@ -502,6 +502,45 @@ TEST_CASE("live: with --retries 0 a statement timeout fails the run, resumable",
   check_exact(db, failed.run_id, expected);
 }
 
+// Rows whose id is 1 in 20 (the first of every second batch of 10) refuse their
+// first write, once in the cluster, as a serialization failure or a deadlock: a
+// session-level advisory lock, which outlives the rolled-back transaction,
+// remembers the refusal.
+const char* const k_refuse_once = R"sql(
+CREATE FUNCTION refused_once(id int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF id % 20 <> 1 OR EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
+      AND classid = 4242 AND objid = id AND objsubid = 2) THEN
+    RETURN true;
+  END IF;
+  PERFORM pg_advisory_lock(4242, id);
+  IF id % 40 = 1 THEN
+    RAISE EXCEPTION 'row % refused once', id USING ERRCODE = 'serialization_failure';
+  END IF;
+  RAISE EXCEPTION 'row % refused once', id USING ERRCODE = 'deadlock_detected';
+END $$;
+ALTER TABLE t ADD CHECK (status IS NULL OR refused_once(id));
+)sql";
+
+TEST_CASE("live: --retries counts the tries of one batch, not of every batch of its chunk",
+          "[live][e2e]") {
+  auto db = fresh_database();
+  sql(db, fixture(120));
+  sql(db, k_refuse_once);
+  auto recipe = plain_recipe();
+  const std::vector<std::string> args = {"--batch-size", "10", "--retries", "1"};
+  auto expected = uninterrupted(120, recipe, args);
+
+  // One chunk of 12 batches, 6 of which fail once: each is tried twice at most.
+  // Before, every deadlock and serialization failure ended the run at once (libpqxx
+  // gave them no SQLSTATE), and past those, the second failure of the chunk did.
+  auto run = run_recipe(db, recipe, args);
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.report["timing"]["retries"].get<long long>() == 6);
+  check_exact(db, run.run_id, expected);
+}
+
 TEST_CASE("live: a batch run whose connections are terminated reconnects and finishes",
           "[live][e2e]") {
   auto db = fresh_database();
