@@ -7,6 +7,7 @@
 #include "host/errors.hpp"
 #include "host/ledger.hpp"
 #include "host/query_guard.hpp"
+#include "host/retry_policy.hpp"
 #include "host/sql_text.hpp"
 #include "host/tuple_key.hpp"
 #include "host/uuid5.hpp"
@@ -161,6 +162,14 @@ void answer_group(Database& database, const std::vector<const ReadRequest*>& req
   }
 }
 
+// Called in a handler of a read's DatabaseError. A lock timeout, a deadlock, a
+// statement timeout or a lost connection says nothing about the read: it fails the
+// batch, which is tried again (RECIPE_API.md section 10), as a single read's does
+// (bindings/primitives.cpp). Only what the read asked for is the recipe's to see.
+void rethrow_unless_about_the_read() {
+  if (classify_failure(std::current_exception()) != Failure::fatal) throw;
+}
+
 }  // namespace
 
 std::vector<ReadAnswer> answer_reads(Database& database,
@@ -183,6 +192,7 @@ std::vector<ReadAnswer> answer_reads(Database& database,
         } catch (const DatabaseError& error) {
           database.rollback_to("host_read");
           database.release("host_read");
+          rethrow_unless_about_the_read();
           answers[p].error = error.what();
         } catch (const RecipeError& error) {
           database.release("host_read");
@@ -204,9 +214,10 @@ std::vector<ReadAnswer> answer_reads(Database& database,
       answer_group(database, requests, positions, answers);
       database.release("host_read_group");
     } catch (const DatabaseError&) {
-      // One bad value spoils the group: find it by asking one by one.
       database.rollback_to("host_read_group");
       database.release("host_read_group");
+      rethrow_unless_about_the_read();
+      // One bad value spoils the group: find it by asking one by one.
       run_singly(positions);
     } catch (const RecipeError& error) {
       database.release("host_read_group");

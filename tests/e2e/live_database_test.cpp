@@ -541,6 +541,60 @@ TEST_CASE("live: --retries counts the tries of one batch, not of every batch of 
   check_exact(db, run.run_id, expected);
 }
 
+TEST_CASE("live: a read() that meets a lock timeout makes the batch retry, never fail the row",
+          "[live][e2e]") {
+  const char* const projects =
+      "CREATE TABLE projects (id int PRIMARY KEY, name text NOT NULL); "
+      "INSERT INTO projects SELECT g, 'project ' || g FROM generate_series(0, 6) g";
+  auto recipe = recipe_file("live_read", R"lua(
+return {
+  name = "live-read",
+  table = "t",
+  commit = "batch",
+  writes = { t = { "status" } },
+  each = function(row)
+    if row.id % 10 == 0 then query("select sleep_a_while()") end
+    patch_if_empty(row, "status", read("projects", { id = row.id % 7 }).name)
+  end,
+}
+)lua");
+  const std::vector<std::string> args = {"--batch-size", "20", "--lock-timeout", "300"};
+  auto copy = fresh_database();
+  sql(copy, fixture(200));
+  sql(copy, projects);
+  auto uninterrupted_run = run_recipe(copy, recipe, args);
+  REQUIRE(uninterrupted_run.exit_code == 0);
+  auto expected = rows(copy, k_tables);
+
+  auto db = fresh_database();
+  sql(db, fixture(200));
+  sql(db, projects);
+  // The application's session: a migration holds the read table for about 2 s.
+  host::Database session(db);
+  session.exec("BEGIN");
+  session.exec("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE");
+  std::string session_error;
+  std::thread application([&] {
+    try {
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      session.exec("COMMIT");
+    } catch (const std::exception& e) {
+      session_error = e.what();
+    }
+  });
+  auto run = run_recipe(db, recipe, args);
+  application.join();
+  INFO(run.output);
+  REQUIRE(session_error.empty());
+  // Before, the read's lock timeout was handed to the recipe, whose row failed.
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.report["timing"]["retries"].get<long long>() > 0);
+  CHECK(rows(db, k_tables) == expected);
+  CHECK(ledger_cells(db, run.run_id) ==
+        std::stoll(value(db, "SELECT count(*) FROM t WHERE status LIKE 'project %'")));
+  CHECK(doubled_cells(db, run.run_id) == 0);
+}
+
 TEST_CASE("live: a batch run whose connections are terminated reconnects and finishes",
           "[live][e2e]") {
   auto db = fresh_database();
