@@ -73,6 +73,12 @@ void commit_recorded_batch(Database& database, bool& committed, bool then_begin 
   crash_point("batch_committed");
 }
 
+// Thrown by a batch's writer when the chunk's lease went to another worker before
+// the batch could record its progress: nothing of the batch is committed.
+struct LeaseTaken : std::runtime_error {
+  LeaseTaken() : std::runtime_error("the chunk's lease went to another worker") {}
+};
+
 std::string host_name() {
   char name[256] = {};
   if (gethostname(name, sizeof name - 1) != 0) return "localhost";
@@ -126,6 +132,13 @@ void BatchWorker::run() {
   m_pairs = m_scan_aside && !(m_session->audit_file() && m_session->audit_file()->active()) &&
             source_batches_never_wait_on_each_other();
   if (m_pairs) m_pair_writer = std::make_unique<WriterThread>();
+  // A batch of a chain records its progress in the chunk's row, which the batch
+  // behind it changed after its first statement: under REPEATABLE READ or
+  // SERIALIZABLE (the session's, which the recipe's reads keep) that would fail.
+  m_chains = m_pairs && m_session->database()
+                            .exec("SELECT current_setting('transaction_isolation') = "
+                                  "'read committed'")[0][0]
+                            .as<bool>();
   int lost = 0;  // connections lost in a row between chunks
   while (!should_stop()) {
     std::optional<Chunk> chunk;
@@ -332,14 +345,19 @@ std::optional<nlohmann::json> BatchWorker::modules_to_record() const {
   return m_session->modules_json();
 }
 
-void BatchWorker::checkpoint_and_commit(Chunk& updated, const Params& last, bool done,
-                                        const WorkerBatch& progress,
-                                        const std::optional<nlohmann::json>& modules,
-                                        bool& committed, bool then_begin) {
-  m_leases->record_batch(updated, last, done, progress);
+Recorded BatchWorker::checkpoint_and_commit(Chunk& updated, const Params& last, bool done,
+                                            const WorkerBatch& progress,
+                                            const std::optional<nlohmann::json>& modules,
+                                            bool& committed, bool then_begin) {
+  Recorded recorded = m_leases->record_batch(updated, last, done, progress);
+  if (!recorded.held) {
+    m_session->database().rollback();
+    return recorded;
+  }
   if (modules) record_modules(*modules);
   commit_recorded_batch(m_session->database(), committed, then_begin);
   if (m_session->audit_file()) m_session->audit_file()->publish();
+  return recorded;
 }
 
 // A module `require`d in `each` loads late; resume must check it too.
@@ -434,9 +452,11 @@ bool BatchWorker::source_has_no_row_security() {
 // done with it before the writer is done with the one in hand (its `each` read
 // nothing that batch writes, then): on a connection of its own, by a writer of
 // its own, while this thread runs `each` over the batch after it. See PairedBatch.
-// One writer backend at a time left a core idle a third of the run; a 1M-row run
-// of the benchmark's recipe writes 9 batches in 10 in pairs (a chunk's last batch,
-// which claims the next chunk, is written alone).
+// The batch after that is written on the session's connection as soon as the one
+// in hand has committed there, without waiting for the one beside: batches form a
+// chain two deep, each recording its progress once the one before has committed.
+// One writer backend at a time left a core idle a third of the run; pairs that
+// each waited for the pair before still left it idle 27% of a 1M-row run.
 BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
                                                      RecipeSession::Counters& before) {
   RecipeSession& session = *m_session;
@@ -447,18 +467,52 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
   Renewal renewal = m_leases->renew(chunk);
   ScannedBatch current;
   bool processed = false;  // whether `each` has run over `current`
+  // The batch written beside the one before `current`, perhaps still in flight:
+  // `current` then renewed no lease, and records its progress after it.
+  std::unique_ptr<PairedBatch> behind;
+  ScannedBatch behind_batch;
   // The writes of the batch written last, freed by this thread while the writer
   // writes the next one.
   RecipeSession::BatchOutput written_last;
   auto started = std::chrono::steady_clock::now();
+  // Waits for `behind` and counts it in if it committed; false if it did not
+  // (`failure` says why, or nothing: the lease went to another worker).
+  RecipeSession::Counters behind_added;
+  auto settle_behind = [&](std::exception_ptr& failure) {
+    if (!behind) return true;
+    std::unique_ptr<PairedBatch> link = std::move(behind);
+    link->wait_written(failure);
+    if (failure) {
+      forget_pair_connection();
+      show_range(behind_batch);
+      return false;
+    }
+    if (!link->committed) return false;
+    session.add_written(link->added);
+    before = link->after_each;
+    before += link->first_added;
+    before += link->added;
+    chunk = link->updated;
+    behind_added = link->added;
+    if (!options.quiet)
+      spdlog::debug("worker {} chunk {}: batch of {} rows committed beside the one before",
+                    m_id, chunk.number, behind_batch.count);
+    return true;
+  };
   for (;;) {
-    // `renewal` opened the transaction `current` is written in.
+    // `renewal` opened the transaction `current` is written in, or `behind` was
+    // written beside the batch before and `renewal` is what that batch recorded.
     if (!renewal.held) {
       session.roll_back_batch(before);
       return {Outcome::lease_lost};
     }
     if (renewal.stop != StopKind::none || should_stop()) {
+      std::exception_ptr failure;
+      bool settled = settle_behind(failure);
+      database.wait_given_back();
       session.roll_back_batch(before);
+      if (failure) std::rethrow_exception(failure);
+      if (!settled) return {Outcome::lease_lost};
       StopSignal::request(renewal.stop);
       return {Outcome::stop_requested};
     }
@@ -483,23 +537,29 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     // batch ends its chunk.
     std::optional<Chunk> next_chunk;
 
+    // What `behind` adds to the chunk is counted in by the writer, once it has
+    // committed.
     RecipeSession::Counters after_each = session.counters();
-    Chunk updated = with_share(chunk, before, after_each);
+    auto updated = std::make_shared<Chunk>(with_share(chunk, before, after_each));
     WorkerBatch progress;
     progress.rows = static_cast<long long>(current.count);
     progress.retries = m_retries_unrecorded;
     std::optional<nlohmann::json> modules = modules_to_record();
     std::size_t modules_now = session.modules().size();
+    // A batch that renewed no lease takes its number on the writer.
     long long sequence = renewal.batch_number * k_sequences_per_batch;
     int batch = static_cast<int>(renewal.batch_number % INT_MAX);
+    std::optional<std::shared_future<void>> behind_written;
+    if (behind) behind_written = behind->written;
 
     RecipeSession::Counters added;
     bool committed = false;
     Renewal next_renewal;
+    Recorded recorded;
     // The batch after `current`, when it is written beside it (see PairedBatch).
-    PairedBatch pair;
+    auto pair = std::make_unique<PairedBatch>();
     std::promise<void> current_committed;
-    pair.first_committed = current_committed.get_future().share();
+    pair->first_committed = current_committed.get_future().share();
     bool current_commit_told = false;
     // The writer reads the next batch too, first thing, while this thread waits for
     // it: a thread that sleeps while the other one works never waits for a CPU the
@@ -510,33 +570,53 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     std::future<void> written = m_writer->post([&]() {
       try {
         database.borrow();
+        if (behind_written) {
+          long long number = session.ledger().next_batch_number();
+          sequence = number * k_sequences_per_batch;
+          batch = static_cast<int>(number % INT_MAX);
+        }
+        // `current` commits after the batch behind it, which records its progress
+        // in the chunk's and the worker's rows first.
+        bool behind_counted = false;
+        auto wait_behind = [&] {
+          if (!behind_written || behind_counted) return;
+          behind_written->get();  // what failed it fails this batch
+          if (!behind->committed) throw LeaseTaken();
+          count_written(*updated, behind->added);
+          updated->batches = behind->updated.batches;
+          behind_counted = true;
+        };
         if (read_ahead && !read_aside) {
           if (!done) {
             next = scan_batch(chunk, current.last, m_batch_size);
-          } else if ((next_chunk = m_leases->claim(chunk.number))) {
-            progress.next_chunk = next_chunk->number;
-            next = scan_batch(*next_chunk, next_chunk->after, m_batch_size);
+          } else {
+            wait_behind();  // the claim updates the worker's row, which it records in
+            if ((next_chunk = m_leases->claim(chunk.number))) {
+              progress.next_chunk = next_chunk->number;
+              next = scan_batch(*next_chunk, next_chunk->after, m_batch_size);
+            }
           }
           scanned.set_value();
         }
         added = session.write_output(output, batch, sequence, flush_isolation());
-        count_written(updated, added);
+        wait_behind();
+        count_written(*updated, added);
         // `next` is this thread's to read only when not aside.
         bool goes_on = read_aside || next;
-        checkpoint_and_commit(updated, current.last, done, progress, modules, committed, goes_on);
+        recorded = checkpoint_and_commit(*updated, current.last, done, progress, modules,
+                                         committed, goes_on);
+        if (!recorded.held) throw LeaseTaken();
         current_commit_told = true;
         current_committed.set_value();
         // A batch written beside this one records its progress in the chunk's row
-        // next: the renewal, which locks that row, is left until it has committed,
-        // and so is the connection, lent on to it.
-        PairedBatch::FirstEnd end = pair.first_ended();
-        // `updated`, not `chunk`: this batch is committed, and the worker's thread
-        // reads `chunk` meanwhile.
-        if (goes_on && !end.renew_later)
-          next_renewal = m_leases->renew(next_chunk ? *next_chunk : updated);
+        // next, and the batch after it renews no lease; the connection is lent on
+        // to it.
+        PairedBatch::FirstEnd end = pair->first_ended();
+        if (goes_on && !end.second_posted)
+          next_renewal = m_leases->renew(next_chunk ? *next_chunk : *updated);
         if (!end.lent_on) database.give_back(false);
       } catch (...) {
-        pair.first_failed();
+        pair->first_failed();
         if (!current_commit_told) current_committed.set_exception(std::current_exception());
         database.give_back(true);
         // A failure before the read ahead was done: the worker's thread waits for it.
@@ -580,15 +660,15 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     // The batch after, read meanwhile when `next` is written beside `current`.
     std::optional<ScannedBatch> after_next;
     if (!failure && read_aside && next_ready && next->count > 0 &&
-        pairable(*next, chunk, modules_now) && pair.post_second()) {
+        pairable(*next, chunk, modules_now) && pair->post_second()) {
       try {
-        write_beside(pair, *next, updated, after_each, database);
+        write_beside(*pair, *next, updated, after_each, database);
       } catch (...) {
-        pair.second_ended(database, true);
+        pair->second_ended(database, true);
         failure = std::current_exception();
       }
     }
-    if (pair.posted) {
+    if (pair->posted) {
       try {
         after_next = scan_batch(chunk, next->last, m_batch_size, &session.reader());
         if (after_next->count > 0) session.process_scanned(after_next->rows, after_next->count);
@@ -601,21 +681,44 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     try {
       written.get();
     } catch (...) {
-      if (pair.posted) pair.wait_written(second_failure);
+      std::exception_ptr error = std::current_exception();
+      if (pair->posted) pair->wait_written(second_failure);
+      std::exception_ptr behind_failure;
+      bool behind_committed = settle_behind(behind_failure);
       database.wait_given_back();
       if (!committed) {
+        if (behind_failure) std::rethrow_exception(behind_failure);
+        try {
+          std::rethrow_exception(error);
+        } catch (const LeaseTaken&) {
+          session.roll_back_batch(before);
+          return {Outcome::lease_lost};
+        } catch (...) {
+        }
+        (void)behind_committed;
         show_range(current);
-        throw;
+        std::rethrow_exception(error);
       }
-      failure = std::current_exception();  // opening the next batch's transaction
+      failure = error;  // opening the next batch's transaction
     }
-    if (pair.posted) pair.wait_written(second_failure);
-    database.wait_given_back();
-    // `current` is committed: `before` moves past it.
+    // `current` is committed, and `behind` before it. The chain goes on with the
+    // batch after `next` unless the one beside has to be waited for.
+    bool chain_goes_on = m_chains && pair->posted && !failure && after_next;
+    if (!chain_goes_on) {
+      if (pair->posted) pair->wait_written(second_failure);
+      database.wait_given_back();
+    }
+    bool chained = behind_written.has_value();
+    if (chained) {
+      std::exception_ptr never;  // `current` waited for `behind`
+      settle_behind(never);
+    }
     session.add_written(added);
     before = after_each;
+    if (chained) before += behind_added;
     before += added;
-    chunk = updated;
+    chunk = *updated;
+    pair->first_added = added;
     m_modules_recorded = modules_now;
     m_retries_unrecorded = 0;
     if (!options.quiet)
@@ -627,22 +730,33 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
                                          std::chrono::steady_clock::now() - started));
     started = std::chrono::steady_clock::now();
     if (next_chunk) chunk = std::move(*next_chunk);  // held: work_on() carries it on
-    if (pair.posted) {
+    if (chain_goes_on) {
+      behind = std::move(pair);
+      behind_batch = std::move(*next);
+      renewal = Renewal{};
+      renewal.held = true;
+      renewal.stop = recorded.stop;
+      written_last = std::move(output);
+      current = std::move(*after_next);
+      processed = true;
+      continue;
+    }
+    if (pair->posted) {
       if (second_failure) {
         forget_pair_connection();
         show_range(*next);
         std::rethrow_exception(second_failure);
       }
-      if (!pair.committed) {
+      if (!pair->committed) {
         session.roll_back_batch(before);
         return {Outcome::lease_lost};
       }
       // `next` is committed too.
-      session.add_written(pair.added);
-      before = pair.after_each;
+      session.add_written(pair->added);
+      before = pair->after_each;
       before += added;
-      before += pair.added;
-      chunk = pair.updated;
+      before += pair->added;
+      chunk = pair->updated;
       if (!options.quiet)
         spdlog::debug("worker {} chunk {}: batch of {} rows committed beside the one before",
                       m_id, chunk.number, next->count);
@@ -722,16 +836,17 @@ bool BatchWorker::pairable(const ScannedBatch& second, const Chunk& chunk,
 
 // The second batch of a pair: written in a transaction of its own on the second
 // connection, recorded and committed once the first has committed. It renews no
-// lease (the first did, moments before, and holds the chunk's row until it
-// commits); its record of progress checks that the lease is still this worker's.
-void BatchWorker::write_beside(PairedBatch& pair, const ScannedBatch& second, const Chunk& first,
+// lease; its record of progress checks that the lease is still this worker's.
+void BatchWorker::write_beside(PairedBatch& pair, const ScannedBatch& second,
+                               std::shared_ptr<const Chunk> first,
                                const RecipeSession::Counters& first_after_each, Database& lent) {
   pair.output = m_session->take_output();
   pair.after_each = m_session->counters();
+  pair.first = std::move(first);
+  pair.first_after_each = first_after_each;
   WorkerBatch progress;
   progress.rows = static_cast<long long>(second.count);
-  pair.written = m_pair_writer->post([this, &pair, &first, &first_after_each, &lent, progress,
-                                      last = second.last]() {
+  auto job = [this, &pair, &lent, progress, last = second.last]() {
     Database& database = *m_pair_database;
     try {
       database.begin();
@@ -741,9 +856,9 @@ void BatchWorker::write_beside(PairedBatch& pair, const ScannedBatch& second, co
                                            sequence, flush_isolation(), database,
                                            *m_pair_ledger);
       pair.first_committed.get();
-      pair.updated = with_share(first, first_after_each, pair.after_each);
+      pair.updated = with_share(*pair.first, pair.first_after_each, pair.after_each);
       count_written(pair.updated, pair.added);
-      if (m_pair_leases->record_batch(pair.updated, last, false, progress))
+      if (m_pair_leases->record_batch(pair.updated, last, false, progress).held)
         commit_recorded_batch(database, pair.committed);
       else
         database.rollback();
@@ -757,7 +872,8 @@ void BatchWorker::write_beside(PairedBatch& pair, const ScannedBatch& second, co
       throw;
     }
     pair.second_ended(lent, false);
-  });
+  };
+  pair.written = m_pair_writer->post(std::move(job)).share();
   pair.posted = true;
 }
 

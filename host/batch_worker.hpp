@@ -28,13 +28,15 @@ class Throttle;
 // A batch written on the worker's second connection beside the batch before it,
 // which the session's writer writes. It records its progress in the chunk's row
 // only once the one before has committed, so that batches commit in order; the
-// one before leaves the next renewal of the lease (which locks that row) to the
-// worker's thread, and lends the session's connection on to it, so that the
-// recipe's calls meanwhile wait until both have committed (Database::lend).
+// one before lends the session's connection on to it, so that the recipe's calls
+// meanwhile wait until both have committed (Database::lend). Batches form a
+// chain: the batch after it is written on the session's connection at once,
+// without renewing the lease (which would lock the chunk's row this one records
+// in), and records its progress once this one has committed.
 struct PairedBatch {
   struct FirstEnd {
-    bool renew_later = false;  // a second batch was posted: it records progress next
-    bool lent_on = false;      // it has the session's connection now
+    bool second_posted = false;  // it records progress next
+    bool lent_on = false;        // it has the session's connection now
   };
   // The writer of the batch before, done with the connection.
   FirstEnd first_ended();
@@ -48,14 +50,18 @@ struct PairedBatch {
   void wait_written(std::exception_ptr& failure);
 
   std::shared_future<void> first_committed;  // throws if the batch before did not commit
-  bool posted = false;                        // the worker's thread's
-  // The second's, read once wait_written() has returned.
+  // The batch before's chunk, final once it has committed, and its counters once
+  // `each` had run over it; what its writes added, once it has committed.
+  std::shared_ptr<const Chunk> first;
+  RecipeSession::Counters first_after_each, first_added;
+  bool posted = false;  // the worker's thread's
+  // The second's, read once it has ended (wait_written(), or `written`).
   RecipeSession::BatchOutput output;
   RecipeSession::Counters after_each;  // the session's counters once `each` ran over it
   RecipeSession::Counters added;
   Chunk updated;
   bool committed = false;  // false, with nothing thrown: the lease went to another worker
-  std::future<void> written;
+  std::shared_future<void> written;
 
  private:
   std::mutex m_mutex;
@@ -124,7 +130,8 @@ class BatchWorker {
   // Takes the session's output (of `second`) and writes it on the second
   // connection; `first` and `first_after_each` are the batch before's chunk and
   // counters, final once it has committed; `lent` is the session's connection.
-  void write_beside(PairedBatch& pair, const ScannedBatch& second, const Chunk& first,
+  void write_beside(PairedBatch& pair, const ScannedBatch& second,
+                    std::shared_ptr<const Chunk> first,
                     const RecipeSession::Counters& first_after_each, Database& lent);
   // The second connection for pairs, opened when first needed; false if it
   // cannot be (the batch is then written alone).
@@ -151,8 +158,8 @@ class BatchWorker {
   // The end of a batch's transaction: the chunk's progress (and modules loaded
   // late) recorded, the commit (`committed` is set at once), the audit events
   // published. With `then_begin` the next transaction is opened in the commit's
-  // round trip.
-  void checkpoint_and_commit(Chunk& updated, const Params& last, bool done,
+  // round trip. A batch whose lease is another worker's is rolled back instead.
+  Recorded checkpoint_and_commit(Chunk& updated, const Params& last, bool done,
                              const WorkerBatch& progress,
                              const std::optional<nlohmann::json>& modules, bool& committed,
                              bool then_begin = false);
@@ -175,6 +182,7 @@ class BatchWorker {
   // Batches written in pairs (attempt_overlapped): the second connection's
   // ledger and lease keeper, and its writer (declared last: it stops first).
   bool m_pairs = false;
+  bool m_chains = false;  // pairs that go on into the next without waiting (PairedBatch)
   std::unique_ptr<Database> m_pair_database;
   std::unique_ptr<Ledger> m_pair_ledger;
   std::unique_ptr<ChunkLeases> m_pair_leases;

@@ -120,30 +120,39 @@ Renewal ChunkLeases::renew(Chunk& chunk) {
   return renewal;
 }
 
-bool ChunkLeases::record_batch(Chunk& chunk, const Params& after, bool done,
-                               const WorkerBatch& batch) {
-  chunk.after = after;
-  ++chunk.batches;
+Recorded ChunkLeases::record_batch(Chunk& chunk, const Params& after, bool done,
+                                   const WorkerBatch& batch) {
   auto recorded = m_database.exec_prepared(
       "WITH progress AS (UPDATE " + m_ledger.table("chunks") +
           " SET after_key = $4::jsonb, done = $5::boolean, batches = batches + 1, "
           "stats = $6::jsonb, protected_by_column = $7::jsonb, "
           "lease_owner = CASE WHEN $5::boolean THEN NULL ELSE lease_owner END, "
-          "lease_until = CASE WHEN $5::boolean THEN NULL ELSE lease_until END "
+          "lease_until = CASE WHEN $5::boolean THEN NULL "
+          "ELSE clock_timestamp() + make_interval(secs => $13) END "
           "WHERE run_id = $1 AND chunk = $2::integer AND lease_owner = $3 RETURNING 1), "
           "seen AS (UPDATE " + m_ledger.table("workers") +
           " SET chunk = CASE WHEN $5::boolean THEN $12::integer ELSE $2::integer END, "
           "last_seen = clock_timestamp(), batches = batches + 1, rows_done = rows_done + $8, "
           "retries = retries + $9, throttled_seconds = $10, throttled = $11::boolean, "
           "batch_rows_min = least(batch_rows_min, $8), batch_rows_max = greatest(batch_rows_max, "
-          "$8) WHERE run_id = $1 AND worker = $3) SELECT count(*) FROM progress",
+          "$8) WHERE run_id = $1 AND worker = $3 AND EXISTS (SELECT 1 FROM progress)) "
+          "SELECT count(*), (SELECT stop_request FROM " + m_ledger.table("runs") +
+          " WHERE run_id = $1) FROM progress",
       {m_run_id, std::to_string(chunk.number), m_worker, key_array(after).dump(),
        done ? "true" : "false", chunk.stats.to_json().dump(),
        protected_json(chunk.protected_by_column).dump(), std::to_string(batch.rows),
        std::to_string(batch.retries), std::to_string(batch.throttled_seconds),
        batch.throttled ? "true" : "false",
-       batch.next_chunk ? Param{std::to_string(*batch.next_chunk)} : Param{}});
-  return recorded[0][0].as<long long>() > 0;
+       batch.next_chunk ? Param{std::to_string(*batch.next_chunk)} : Param{},
+       std::to_string(m_lease_seconds)});
+  Recorded result;
+  result.held = recorded[0][0].as<long long>() > 0;
+  if (!recorded[0][1].is_null()) result.stop = stop_kind_from(recorded[0][1].c_str());
+  if (result.held) {
+    chunk.after = after;
+    ++chunk.batches;
+  }
+  return result;
 }
 
 void ChunkLeases::mark_throttled() {

@@ -1,12 +1,13 @@
 #pragma once
 // The lease keeper: how a worker claims a chunk of a batch run, holds it while it
 // works, records each committed batch in it, and gives it up. A lease is a row
-// of the ledger's chunks table claimed with FOR UPDATE SKIP LOCKED; each batch
-// renews it first thing in its own transaction, which also locks the row until
-// the batch commits, so no other worker can take the chunk mid-batch, and a
-// worker whose lease was taken over never commits a batch of it. (A batch
-// written beside the one before renews nothing: it records its progress once
-// that one has committed, and commits only if the lease is still its worker's.)
+// of the ledger's chunks table claimed with FOR UPDATE SKIP LOCKED. The first
+// batch of an attempt renews it first thing in its own transaction, which also
+// locks the row until the batch commits, so no other worker can take the chunk
+// mid-batch, and a worker whose lease was taken over never commits a batch of it.
+// Batches of a chain (host/batch_worker.cpp) renew nothing: each records its
+// progress once the batch before has committed, which extends the lease, and
+// commits only if the lease is still its worker's.
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -41,6 +42,12 @@ struct WorkerBatch {
   std::optional<int> next_chunk;    // claimed in the batch's transaction: held next
 };
 
+// What recording a batch found in the ledger.
+struct Recorded {
+  bool held = false;                // false: the lease is another worker's; nothing recorded
+  StopKind stop = StopKind::none;   // host pause / host cancel asked for it
+};
+
 struct Renewal {
   bool held = false;                // false: the lease went to another worker
   StopKind stop = StopKind::none;   // host pause / host cancel asked for it
@@ -64,10 +71,11 @@ class ChunkLeases {
   // was lost with the connection had landed, and the batch after it comes next.
   Renewal renew(Chunk& chunk);
   // Last statement of a batch's transaction: the chunk's progress and counters,
-  // and the worker's. `done` when the batch reached the chunk's end. False when
-  // the lease is another worker's: a batch that did not renew it first (one
-  // written beside the batch before, host/batch_worker.cpp) must not commit then.
-  bool record_batch(Chunk& chunk, const Params& after, bool done, const WorkerBatch& batch);
+  // and the worker's; the lease runs `lease_seconds` from now. `done` when the
+  // batch reached the chunk's end. Not held when the lease is another worker's: a
+  // batch that did not renew it first (one of a chain, host/batch_worker.cpp)
+  // must not commit then.
+  Recorded record_batch(Chunk& chunk, const Params& after, bool done, const WorkerBatch& batch);
   // Shows `host status` that this worker waits on the throttle (own transaction);
   // the next recorded batch clears it.
   void mark_throttled();

@@ -154,8 +154,10 @@ pqxx::result Database::guarded(Fn&& fn) {
 
 void Database::lend() {
   std::lock_guard<std::mutex> lock(m_loan_mutex);
-  m_borrower = std::thread::id();
-  m_borrower_failed = false;
+  if (m_loans++ == 0) {
+    m_borrower = std::thread::id();
+    m_borrower_failed = false;
+  }
   m_lent = true;
 }
 
@@ -167,9 +169,11 @@ void Database::borrow() {
 void Database::give_back(bool failed) {
   {
     std::lock_guard<std::mutex> lock(m_loan_mutex);
-    m_borrower_failed = failed;
-    m_borrower = std::thread::id();
-    m_lent = false;
+    if (failed) m_borrower_failed = true;
+    if (m_loans > 0 && --m_loans == 0) {
+      m_borrower = std::thread::id();
+      m_lent = false;
+    }
   }
   m_loan_returned.notify_all();
 }

@@ -72,15 +72,17 @@ class Database {
   std::unique_ptr<Database> another() const;
 
   // A batch can be written by another thread while the recipe already works on
-  // the next one (host/batch_worker.cpp). From lend() until the borrower's
-  // give_back(), a call from any other thread waits, so that what the recipe reads
-  // meanwhile it reads after that batch committed; if the borrower failed, the
-  // call throws instead (SQLSTATE 40001) until wait_given_back().
+  // the next one (host/batch_worker.cpp). From lend() until the loan is given back,
+  // a call from any other thread than the borrower's waits, so that what the
+  // recipe reads meanwhile it reads after that batch committed; if a loan ended in
+  // a failure, the call throws instead (SQLSTATE 40001) until wait_given_back().
+  // Loans add up: the batch written beside the borrower's may hold one on after the
+  // borrower is done with the connection, while the next batch borrows it again.
   void lend();
   bool lent() const { return m_lent.load(); }
   void borrow();  // on the borrowing thread, before its first call
-  void give_back(bool failed);
-  // Waits for the borrower to give the connection back; true if it failed.
+  void give_back(bool failed);  // ends one loan
+  // Waits for every loan to end; true if one failed.
   bool wait_given_back();
   // Told how long a call waited for the borrower (the sandbox does not count it
   // against the recipe's time limit).
@@ -105,6 +107,7 @@ class Database {
   // Statement text -> name of its prepared statement on this connection.
   std::unordered_map<std::string, std::string> m_prepared;
   std::atomic<bool> m_lent{false};
+  int m_loans = 0;  // under m_loan_mutex
   std::mutex m_loan_mutex;
   std::condition_variable m_loan_returned;
   std::thread::id m_borrower;

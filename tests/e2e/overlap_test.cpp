@@ -115,6 +115,50 @@ return {
         "71=plain,81=after plain,91=plain");
 }
 
+// Batches form a chain (PairedBatch): the batch after a pair is written before
+// the pair's second has committed, and records its progress after it. A chunk's
+// last batch claims the next chunk, which updates the worker's row the batch
+// behind it records in: claimed first, the two waited on each other until the
+// lock timeout, at every chunk's end.
+TEST_CASE("overlap: a chain of batches crosses chunk ends without waiting on itself",
+          "[overlap][e2e]") {
+  auto db = fresh_database();
+  // 50 batches of 10 rows: chunks of 20, 20 and 10 batches. The first batch
+  // writes nothing and `each` takes long over the second, which is then written
+  // alone: the chain's batches on the session's connection are the even ones, and
+  // it reaches the chunk's last batch.
+  sql(db, std::string(k_slow_pass) +
+              "CREATE TABLE t (id int PRIMARY KEY, v text CHECK (v IS NULL OR slow_pass(0.03))); "
+              "INSERT INTO t SELECT g, NULL FROM generate_series(1, 500) g");
+  auto recipe = recipe_file("overlap_chain", R"lua(
+return {
+  name = "chain-of-batches", table = "t", commit = "batch", batch_size = 10,
+  writes = { t = { "v" } },
+  each = function(row)
+    if row.id == 11 then
+      local n = 0
+      for i = 1, 3000000 do n = n + i end
+    end
+    if row.id % 10 == 1 and row.id > 10 then patch_if_empty(row, "v", "x" .. row.id) end
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe, {"--lock-timeout", "2000"});
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(!mentions(run.output, "55P03"));
+  CHECK(run.report["timing"]["retries"].get<long long>() == 0);
+  CHECK(run.stat("patched") == 49);
+  CHECK(value(db, "SELECT count(*) FILTER (WHERE v = 'x' || id) || ' ' || count(v) FROM t") ==
+        "49 49");
+  // Every batch recorded once, in order: each chunk's progress ends at its last key.
+  CHECK(value(db, "SELECT string_agg(batches || ':' || done || ':' || (after_key->>0), ',' "
+                  "ORDER BY chunk) FROM host_ledger.chunks WHERE run_id = '" +
+                      run.run_id + "'") == "20:true:200,20:true:400,10:true:500");
+  CHECK(value(db, "SELECT sum(cardinality(new_values)) FROM host_ledger.changes WHERE run_id = '" +
+                      run.run_id + "'") == "49");
+}
+
 // The batch written beside the one before (PairedBatch) writes a value the
 // database refuses: the run ends as batch after batch would, with the batch
 // before committed, the refused one rolled back and named, and nothing after.
