@@ -702,8 +702,12 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
       failure = error;  // opening the next batch's transaction
     }
     // `current` is committed, and `behind` before it. The chain goes on with the
-    // batch after `next` unless the one beside has to be waited for.
-    bool chain_goes_on = m_chains && pair->posted && !failure && after_next;
+    // batch after `next` unless the one beside has to be waited for: that batch
+    // is written while `next` may still be, so its writes must all be patches of
+    // its own rows (a row of `next` it wrote first would make `next` wait for it,
+    // while it waits for `next` to commit).
+    bool chain_goes_on = m_chains && pair->posted && !failure && after_next &&
+                         session.context().writes.only_own_row_patches();
     if (!chain_goes_on) {
       if (pair->posted) pair->wait_written(second_failure);
       database.wait_given_back();
@@ -718,7 +722,10 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
     if (chained) before += behind_added;
     before += added;
     chunk = *updated;
+    // What the session's counters lack of the batches before `next` when it was
+    // written beside (its counters were taken before they were added in).
     pair->first_added = added;
+    if (chained) pair->first_added += behind_added;
     m_modules_recorded = modules_now;
     m_retries_unrecorded = 0;
     if (!options.quiet)
@@ -754,7 +761,7 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
       // `next` is committed too.
       session.add_written(pair->added);
       before = pair->after_each;
-      before += added;
+      before += pair->first_added;
       before += pair->added;
       chunk = pair->updated;
       if (!options.quiet)
