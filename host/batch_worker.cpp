@@ -79,6 +79,16 @@ struct LeaseTaken : std::runtime_error {
   LeaseTaken() : std::runtime_error("the chunk's lease went to another worker") {}
 };
 
+bool is_lease_taken(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const LeaseTaken&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 std::string host_name() {
   char name[256] = {};
   if (gethostname(name, sizeof name - 1) != 0) return "localhost";
@@ -475,9 +485,9 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
   // writes the next one.
   RecipeSession::BatchOutput written_last;
   auto started = std::chrono::steady_clock::now();
+  RecipeSession::Counters behind_added;  // what `behind` added, once settled
   // Waits for `behind` and counts it in if it committed; false if it did not
   // (`failure` says why, or nothing: the lease went to another worker).
-  RecipeSession::Counters behind_added;
   auto settle_behind = [&](std::exception_ptr& failure) {
     if (!behind) return true;
     std::unique_ptr<PairedBatch> link = std::move(behind);
@@ -684,18 +694,14 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
       std::exception_ptr error = std::current_exception();
       if (pair->posted) pair->wait_written(second_failure);
       std::exception_ptr behind_failure;
-      bool behind_committed = settle_behind(behind_failure);
+      settle_behind(behind_failure);
       database.wait_given_back();
       if (!committed) {
         if (behind_failure) std::rethrow_exception(behind_failure);
-        try {
-          std::rethrow_exception(error);
-        } catch (const LeaseTaken&) {
+        if (is_lease_taken(error)) {
           session.roll_back_batch(before);
           return {Outcome::lease_lost};
-        } catch (...) {
         }
-        (void)behind_committed;
         show_range(current);
         std::rethrow_exception(error);
       }
