@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <climits>
 #include <future>
+#include <new>
 #include <thread>
 
 #include "host/audit_file.hpp"
@@ -18,6 +19,7 @@
 #include "host/sql_text.hpp"
 #include "host/table_scan.hpp"
 #include "host/throttle.hpp"
+#include "host/wait_on_unwind.hpp"
 
 namespace host {
 
@@ -481,6 +483,9 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
   // `current` then renewed no lease, and records its progress after it.
   std::unique_ptr<PairedBatch> behind;
   ScannedBatch behind_batch;
+  WaitOnUnwind behind_ends([&] {
+    if (behind && behind->written.valid()) behind->written.wait();
+  });
   // The writes of the batch written last, freed by this thread while the writer
   // writes the next one.
   RecipeSession::BatchOutput written_last;
@@ -641,7 +646,14 @@ BatchWorker::Attempt BatchWorker::attempt_overlapped(Chunk& chunk,
       }
     });
 
+    // The writers at work on this iteration's locals, when an exception leaves
+    // before they are waited for.
+    WaitOnUnwind writers_end([&] {
+      if (written.valid()) written.wait();
+      if (pair && pair->posted && pair->written.valid()) pair->written.wait();
+    });
     written_last = {};
+    if (fail_point("batch_posted")) throw std::bad_alloc();
     std::exception_ptr failure;  // of `next`, unless `current` was not committed
     bool next_ready = false;  // false too when no chunk was left to claim
     if (read_aside) {

@@ -378,4 +378,56 @@ TEST_CASE("a run whose last COMMIT landed but lost its connection ends as succee
   }
 }
 
+// An exception in the worker's thread while batches are still being written on
+// other threads (a chain: the batch in hand, the one beside it, the one behind):
+// before, it unwound past them, destroying what they wrote from, and the
+// process crashed or wrote a batch from freed memory. Now the run fails once the
+// writers have ended, with every committed batch whole in the ledger, and a
+// resume finishes it as an uninterrupted run would.
+TEST_CASE("an exception while a chain of batches is in flight waits for its writers",
+          "[e2e][crash]") {
+  // 50 batches of 10 rows whose one write each is slow, so that batches are
+  // written in pairs and chains (see overlap_test.cpp).
+  const std::string table =
+      "CREATE FUNCTION slow_pass(seconds float8) RETURNS boolean LANGUAGE sql AS "
+      "$$SELECT pg_sleep(seconds) IS NOT NULL$$; "
+      "CREATE TABLE t (id int PRIMARY KEY, v text CHECK (v IS NULL OR slow_pass(0.03))); "
+      "INSERT INTO t SELECT g, NULL FROM generate_series(1, 500) g";
+  auto recipe = recipe_file("unwind_chain", R"lua(
+return {
+  name = "unwind-chain", table = "t", commit = "batch", batch_size = 10,
+  writes = { t = { "v" } },
+  each = function(row)
+    if row.id % 10 == 1 and row.id > 10 then patch_if_empty(row, "v", "x" .. row.id) end
+  end,
+}
+)lua");
+  for (int hit : {3, 8, 20}) {
+    DYNAMIC_SECTION("failing at batch_posted:" << hit) {
+      auto db = fresh_database();
+      sql(db, table);
+      auto failed = run_host({"run", recipe, "--db", db, "--quiet"},
+                             {"HOST_FAIL_AT=batch_posted:" + std::to_string(hit)});
+      INFO(failed.output);
+      REQUIRE(failed.exit_code == 1);
+      std::string run_id = only_run(db);
+      // What committed is in the ledger, cell for cell, and nothing else changed.
+      CHECK(value(db, "SELECT count(v) FROM t") ==
+            value(db, "SELECT coalesce(sum(cardinality(new_values)), 0) FROM "
+                      "host_ledger.changes WHERE run_id = '" + run_id + "'"));
+      auto resumed = resume(db, run_id);
+      INFO(resumed.output);
+      REQUIRE(resumed.exit_code == 0);
+      CHECK(value(db, "SELECT count(*) FILTER (WHERE v = 'x' || id) || ' ' || count(v) FROM t") ==
+            "49 49");
+      CHECK(value(db, "SELECT sum(cardinality(new_values)) FROM host_ledger.changes "
+                      "WHERE run_id = '" + run_id + "'") == "49");
+      auto reverted = run_host({"revert", run_id, "--db", db});
+      INFO(reverted.output);
+      REQUIRE(reverted.exit_code == 0);
+      CHECK(value(db, "SELECT count(v) FROM t") == "0");
+    }
+  }
+}
+
 #endif
