@@ -159,6 +159,46 @@ return {
                       run.run_id + "'") == "49");
 }
 
+// The chain goes on only into a batch whose writes all patch its own rows. A
+// batch that patched a row of the batch beside it locked that row first, then
+// waited for the batch beside to commit, which waited for the lock: until the
+// lock timeout, or forever with --lock-timeout 0.
+TEST_CASE("overlap: a batch that patches a row of the batch beside is not chained to it",
+          "[overlap][e2e]") {
+  auto db = fresh_database();
+  // Batch 1's one write is slow, so batch 2 is written beside it; batch 2's writes
+  // are slower still, so it has not reached row 20 when batch 1 commits and batch
+  // 3, whose row 21 patches row 20, would be written.
+  sql(db, std::string(k_slow_pass) +
+              "CREATE TABLE t (id int PRIMARY KEY, v text, w text, CHECK (v IS NULL OR "
+              "slow_pass(CASE WHEN id = 1 THEN 0.2 WHEN id BETWEEN 11 AND 19 THEN 0.1 "
+              "ELSE 0 END))); "
+              "INSERT INTO t SELECT g, NULL, NULL FROM generate_series(1, 40) g");
+  auto recipe = recipe_file("overlap_named_row", R"lua(
+return {
+  name = "named-row-beside", table = "t", commit = "batch", batch_size = 10,
+  writes = { t = { "v", "w" } },
+  each = function(row)
+    if row.id == 1 or (row.id > 10 and row.id <= 20) then
+      patch_if_empty(row, "v", "x" .. row.id)
+    end
+    -- Named by its key, not read(): a read waits for the connection the batches
+    -- beside are written on, which would keep the chain from going on anyway.
+    if row.id == 21 then patch_if_empty({ id = 20 }, "w", "from 21", { table = "t" }) end
+  end,
+}
+)lua");
+  auto run = run_recipe(db, recipe, {"--lock-timeout", "3000"});
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(!mentions(run.output, "55P03"));
+  CHECK(run.report["timing"]["retries"].get<long long>() == 0);
+  CHECK(value(db, "SELECT count(*) FILTER (WHERE v = 'x' || id) || ' ' || count(v) || ' ' || "
+                  "string_agg(id || '=' || w, ',') FROM t") == "11 11 20=from 21");
+  CHECK(value(db, "SELECT sum(cardinality(new_values)) FROM host_ledger.changes WHERE run_id = '" +
+                      run.run_id + "'") == "12");
+}
+
 // The batch written beside the one before (PairedBatch) writes a value the
 // database refuses: the run ends as batch after batch would, with the batch
 // before committed, the refused one rolled back and named, and nothing after.
