@@ -386,13 +386,6 @@ TEST_CASE("a run whose last COMMIT landed but lost its connection ends as succee
 // resume finishes it as an uninterrupted run would.
 TEST_CASE("an exception while a chain of batches is in flight waits for its writers",
           "[e2e][crash]") {
-  // 50 batches of 10 rows whose one write each is slow, so that batches are
-  // written in pairs and chains (see overlap_test.cpp).
-  const std::string table =
-      "CREATE FUNCTION slow_pass(seconds float8) RETURNS boolean LANGUAGE sql AS "
-      "$$SELECT pg_sleep(seconds) IS NOT NULL$$; "
-      "CREATE TABLE t (id int PRIMARY KEY, v text CHECK (v IS NULL OR slow_pass(0.03))); "
-      "INSERT INTO t SELECT g, NULL FROM generate_series(1, 500) g";
   auto recipe = recipe_file("unwind_chain", R"lua(
 return {
   name = "unwind-chain", table = "t", commit = "batch", batch_size = 10,
@@ -405,7 +398,7 @@ return {
   for (int hit : {3, 8, 20}) {
     DYNAMIC_SECTION("failing at batch_posted:" << hit) {
       auto db = fresh_database();
-      sql(db, table);
+      sql(db, slow_chain_table());
       auto failed = run_host({"run", recipe, "--db", db, "--quiet"},
                              {"HOST_FAIL_AT=batch_posted:" + std::to_string(hit)});
       INFO(failed.output);

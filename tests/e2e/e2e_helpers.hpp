@@ -106,6 +106,21 @@ inline std::string dump_user_tables(const std::string& conninfo) {
   return kept;
 }
 
+// A CHECK that makes the write of a row take `seconds`: the tests of pairs and
+// chains of batches (PairedBatch) make a batch's writes slow, so that the next
+// batch is ready before they are done and is written beside them.
+inline const char* const k_slow_pass =
+    "CREATE FUNCTION slow_pass(seconds float8) RETURNS boolean LANGUAGE sql AS "
+    "$$SELECT pg_sleep(seconds) IS NOT NULL$$; ";
+
+// 500 rows in batches of 10, one slow write each (recipes patch row 1 of each
+// batch), so that batches are written in pairs and chains.
+inline std::string slow_chain_table() {
+  return std::string(k_slow_pass) +
+         "CREATE TABLE t (id int PRIMARY KEY, v text CHECK (v IS NULL OR slow_pass(0.03))); "
+         "INSERT INTO t SELECT g, NULL FROM generate_series(1, 500) g";
+}
+
 // The report's changes as {"table.column": count}, for comparisons independent of order.
 inline nlohmann::json changes_by_column(const nlohmann::json& report) {
   nlohmann::json counts = nlohmann::json::object();

@@ -46,13 +46,6 @@ void check_chain_variant(const std::string& db, const std::string& stem,
   CHECK(run.stat("patched") == 49);
 }
 
-// A CHECK that makes the write of a row take `seconds`: the tests of pairs of
-// batches (PairedBatch) make a batch's writes slow, so that the next batch is
-// ready before they are done and is written beside them.
-const char* const k_slow_pass =
-    "CREATE FUNCTION slow_pass(seconds float8) RETURNS boolean LANGUAGE sql AS "
-    "$$SELECT pg_sleep(seconds) IS NOT NULL$$; ";
-
 }  // namespace
 
 TEST_CASE("overlap: a read() sees what the batch before wrote, as batch after batch would",
@@ -127,9 +120,7 @@ TEST_CASE("overlap: a chain of batches crosses chunk ends without waiting on its
   // writes nothing and `each` takes long over the second, which is then written
   // alone: the chain's batches on the session's connection are the even ones, and
   // it reaches the chunk's last batch.
-  sql(db, std::string(k_slow_pass) +
-              "CREATE TABLE t (id int PRIMARY KEY, v text CHECK (v IS NULL OR slow_pass(0.03))); "
-              "INSERT INTO t SELECT g, NULL FROM generate_series(1, 500) g");
+  sql(db, slow_chain_table());
   auto recipe = recipe_file("overlap_chain", R"lua(
 return {
   name = "chain-of-batches", table = "t", commit = "batch", batch_size = 10,
